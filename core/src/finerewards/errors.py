@@ -1,0 +1,25 @@
+"""Errors the CLI turns into one clear line and an exit code (2: usage, 1: failure)."""
+
+from __future__ import annotations
+
+
+class FRError(Exception):
+    """An error with a message meant for the user; `exit_code` is what `fr` exits with."""
+
+    exit_code = 1
+
+
+class UsageError(FRError):
+    """The user asked for something that cannot be: bad option, unknown name, bad file."""
+
+    exit_code = 2
+
+
+class RewardError(FRError):
+    """A reward failed while scoring (non-finite score, broken model, wrong output length)."""
+
+
+class MissingExtraError(FRError):
+    """A reward needs packages that are not installed."""
+
+    exit_code = 2

@@ -1,0 +1,96 @@
+"""Model references: `toy:<name>` (shipped with the package), local paths, or hub ids.
+
+Every model option of every reward and of the trainer goes through `resolve_model`, so the same
+plugin code runs the paper's models and the embedded toy world's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from finerewards.errors import UsageError
+
+TOY_PREFIX = "toy:"
+
+
+def toy_models_dir() -> Path:
+    return Path(__file__).resolve().parent / "toyworld" / "models"
+
+
+def toy_model_names() -> list[str]:
+    root = toy_models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(TOY_PREFIX + p.name for p in root.iterdir() if (p / "fr_model.json").is_file())
+
+
+def is_toy(ref: str) -> bool:
+    return ref.startswith(TOY_PREFIX)
+
+
+def resolve_model(ref: str) -> str:
+    """A loadable name: the shipped folder for `toy:<name>`, else the path or hub id unchanged."""
+    if is_toy(ref):
+        folder = toy_models_dir() / ref[len(TOY_PREFIX) :]
+        if not (folder / "fr_model.json").is_file():
+            known = ", ".join(toy_model_names()) or "none shipped"
+            raise UsageError(f"unknown toy model {ref!r} (available: {known})")
+        return str(folder)
+    expanded = os.path.expanduser(ref)
+    if os.path.exists(expanded):
+        return expanded
+    if ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref:
+        raise UsageError(f"model path {ref!r} does not exist")
+    return ref
+
+
+def toy_model_info(name: str) -> dict[str, Any]:
+    """The `fr_model.json` of a shipped toy model (library, class, how it was trained)."""
+    folder = Path(resolve_model(name if is_toy(name) else TOY_PREFIX + name))
+    info: dict[str, Any] = json.loads((folder / "fr_model.json").read_text())
+    return {"name": TOY_PREFIX + folder.name, "path": str(folder), **info}
+
+
+def model_revision(ref: str) -> str:
+    """A cheap fingerprint of a model's weights, for cache keys (no model is loaded)."""
+    if is_toy(ref) or os.path.exists(os.path.expanduser(ref)):
+        root = Path(resolve_model(ref))
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        digest = hashlib.sha256()
+        for path in files[:500]:
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root.parent)}:{stat.st_size}".encode())
+            if path.suffix in {".json", ".txt"} or stat.st_size < 4096:
+                digest.update(path.read_bytes())
+            elif not is_toy(ref):
+                digest.update(str(stat.st_mtime_ns).encode())
+        return digest.hexdigest()[:16]
+    return _hub_revision(ref)
+
+
+def _hub_revision(repo_id: str) -> str:
+    """The commit of a hub model in the local Hugging Face cache, or the id when unknown."""
+    cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME", "~/.cache/huggingface"))
+    cache = cache.expanduser()
+    if not os.environ.get("HF_HUB_CACHE"):
+        cache = cache / "hub"
+    ref_file = cache / ("models--" + repo_id.replace("/", "--")) / "refs" / "main"
+    try:
+        return ref_file.read_text().strip()[:16]
+    except OSError:
+        return repo_id
+
+
+def options_revision(values: dict[str, Any]) -> str:
+    """Fingerprints of every model-like option value, joined (part of the score cache key)."""
+    parts = []
+    for key, value in sorted(values.items()):
+        if isinstance(value, str) and (
+            is_toy(value) or os.path.exists(os.path.expanduser(value)) or value.count("/") == 1
+        ):
+            parts.append(f"{key}={model_revision(value)}")
+    return ";".join(parts)

@@ -1,0 +1,1 @@
+"""The RAFT / assemble reward-ranked learning trainer and `fr generate`."""
