@@ -1,0 +1,147 @@
+"""`fr score`, `fr rewards` and every CLI error: one line on stderr, exit 2 or 1, no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_dist, run_fr
+from PIL import Image
+
+GOOD = "from sample_rewards import register_rewards  # noqa: F401\n"
+NEEDS_EXTRA = """
+from finerewards import RewardSpec, hookimpl
+
+@hookimpl
+def register_rewards(register):
+    register(RewardSpec(name="fancy", description="needs a missing library",
+        factory="fr_fancy_model:Fancy", requires=("surely_missing_module_xyz",),
+        install="pip install 'fr-fancy[gpu]'"))
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    make_dist(root, "fr-good", {"fr_good": GOOD}, {"good": "fr_good"})
+    make_dist(root, "fr-fancy", {"fr_fancy": NEEDS_EXTRA}, {"fancy": "fr_fancy"})
+    return root
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name, colour, red_rows in [("red.png", (220, 40, 40), 64), ("half.png", (220, 40, 40), 32), ("white.png", (255, 255, 255), 0)]:
+        image = Image.new("RGB", (64, 64), (255, 255, 255))
+        for y in range(red_rows):
+            for x in range(64):
+                image.putpixel((x, y), colour)
+        image.save(folder / name)
+    rows = [
+        {"image": "red.png", "prompt": "a red square"},
+        {"image": "half.png", "prompt": "half red please"},
+        {"image": "white.png", "prompt": "nothing"},
+    ]
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def _error(result) -> str:  # type: ignore[no-untyped-def]
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_score_manifest_json_in_input_order(site: Path, images: Path) -> None:
+    result = run_fr(
+        "score", "--reward", "redshare", "--reward", "promptlen",
+        "--manifest", str(images / "manifest.jsonl"), "--json", path=site,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in rows] == ["red.png", "half.png", "white.png"]
+    assert [r["scores"]["redshare"] for r in rows] == [1.0, 0.5, 0.0]
+    assert [r["scores"]["promptlen"] for r in rows] == [3.0, 3.0, 1.0]
+    assert rows[1]["details"]["redshare"] == {"red_pixels": 2048}
+    assert rows[0]["prompt"] == "a red square"
+
+
+def test_score_prompt_and_images_table(site: Path, images: Path) -> None:
+    result = run_fr(
+        "score", "-r", "redshare", "--prompt", "a red square",
+        str(images / "red.png"), str(images / "white.png"), "--no-cache", path=site,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "redshare" in lines[0]
+    assert lines[1].endswith("1.0000") and lines[2].endswith("0.0000")
+
+
+def test_score_set_option_and_preset(site: Path, images: Path) -> None:
+    args = ["score", "-r", "redshare", "--manifest", str(images / "manifest.jsonl"), "--json"]
+    scaled = run_fr(*args, "--set", "redshare.scale=2", path=site)
+    assert [json.loads(x)["scores"]["redshare"] for x in scaled.stdout.splitlines()] == [2.0, 1.0, 0.0]
+    strict = run_fr(*args, "--preset", "paper", path=site)  # threshold 200 > 220? no: 220 > 200
+    assert strict.returncode == 0
+    assert json.loads(strict.stdout.splitlines()[0])["scores"]["redshare"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-r", "redshar", "--prompt", "p", "IMG"], 2, "unknown reward 'redshar'; did you mean 'redshare'?"),
+        (["-r", "redshare", "--prompt", "p", "missing.png"], 2, "cannot read image"),
+        (["-r", "redshare", "--prompt", "p", "notimage.txt"], 2, "not a readable image"),
+        (["-r", "redshare", "--manifest", "bad.jsonl"], 2, "bad.jsonl:2: not valid JSON"),
+        (["-r", "redshare", "--manifest", "noprompt.jsonl"], 2, "noprompt.jsonl:1: missing 'prompt'"),
+        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.scale"], 2, "--set expects KEY=VALUE"),
+        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.scale=abc"], 2, "redshare.scale: Input should be a valid number"),
+        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.nope=1"], 2, "redshare.nope: Extra inputs are not permitted"),
+        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "other.x=1"], 2, "'other' is not among the rewards"),
+        (["-r", "fancy", "--prompt", "p", "IMG"], 2, "run: pip install 'fr-fancy[gpu]'"),
+        (["-r", "nanreward", "--prompt", "bad prompt", "IMG"], 1, "reward 'nanreward' gave a non-finite score (nan) for"),
+        (["-r", "redshare"], 2, "nothing to score"),
+        (["--prompt", "p", "IMG"], 2, "no reward given"),
+    ],
+)
+def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code: int, message: str) -> None:
+    (images / "bad.jsonl").write_text('{"image": "red.png", "prompt": "x"}\n{oops\n')
+    (images / "noprompt.jsonl").write_text('{"image": "red.png"}\n')
+    (images / "notimage.txt").write_text("hello")
+    args = [str(images / "red.png") if a == "IMG" else a for a in args]
+    args = [str(images / a) if a in {"bad.jsonl", "noprompt.jsonl", "missing.png", "notimage.txt"} else a for a in args]
+    result = run_fr("score", *args, "--no-cache", path=site)
+    assert result.returncode == code, result.stderr
+    line = _error(result)
+    assert line.startswith("error: ") and message in line, line
+
+
+def test_typer_usage_errors_exit_2(site: Path) -> None:
+    result = run_fr("score", "--batch-size", "0", "-r", "redshare", path=site)
+    assert result.returncode == 2
+    assert run_fr("no-such-command", path=site).returncode == 2
+
+
+def test_debug_shows_traceback(site: Path, images: Path) -> None:
+    args = ["score", "-r", "nanreward", "--prompt", "bad", str(images / "red.png"), "--no-cache"]
+    assert "Traceback" in run_fr("--debug", *args, path=site).stderr
+    assert "Traceback" in run_fr(*args, path=site, env={"FR_DEBUG": "1"}).stderr
+
+
+def test_rewards_json_reports_availability(site: Path) -> None:
+    rows = {r["name"]: r for r in json.loads(run_fr("rewards", "--json", path=site).stdout)}
+    fancy = rows["fancy"]
+    assert fancy["available"] is False and fancy["install"] == "pip install 'fr-fancy[gpu]'"
+    red = rows["redshare"]
+    assert red["available"] and red["plugin"] == "good" and red["range"] == [0.0, 1.0]
+    assert red["higher_is_better"] is True and red["description"]
+    text = run_fr("rewards", path=site).stdout
+    assert "unavailable: pip install 'fr-fancy[gpu]'" in text
+
+
+def test_version_and_module_entry(site: Path) -> None:
+    result = run_fr("--version", path=site)
+    assert result.returncode == 0 and result.stdout.startswith("fr (finerewards) ")
