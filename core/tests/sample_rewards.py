@@ -78,7 +78,9 @@ LENGTH = RewardSpec(
     factory="sample_rewards:PromptLength",
     score_range=(0.0, 100.0),
 )
-NAN = RewardSpec(name="nanreward", description="NaN for prompts with 'bad'", factory="sample_rewards:NaNReward")
+NAN = RewardSpec(
+    name="nanreward", description="NaN for prompts with 'bad'", factory="sample_rewards:NaNReward"
+)
 
 
 @hookimpl

@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sample_rewards
 from PIL import Image
 
-import sample_rewards
 from finerewards.cache import ScoreCache, image_digest, score_key
 from finerewards.errors import RewardError
 from finerewards.scoring import Scorer
@@ -42,7 +42,9 @@ def test_scorer_uses_cache_and_keeps_details(tmp_path: Path, registry_with) -> N
     assert again["redshare"].scores == first["redshare"].scores
     assert again["redshare"].details == first["redshare"].details
     assert again["redshare"].cached == 3
-    other = Scorer(["redshare"], cache=cache, progress=False, device="cpu", options={"redshare": {"scale": 2.0}})
+    other = Scorer(
+        ["redshare"], cache=cache, progress=False, device="cpu", options={"redshare": {"scale": 2.0}}
+    )
     other.score(images, prompts)
     assert sample_rewards.CALLS == [3, 3]  # other options, other key
 

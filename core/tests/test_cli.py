@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_dist, run_fr
+from fakes import make_dist, run_fr
 from PIL import Image
 
 GOOD = "from sample_rewards import register_rewards  # noqa: F401\n"
@@ -33,7 +33,11 @@ def site(tmp_path: Path) -> Path:
 def images(tmp_path: Path) -> Path:
     folder = tmp_path / "imgs"
     folder.mkdir()
-    for name, colour, red_rows in [("red.png", (220, 40, 40), 64), ("half.png", (220, 40, 40), 32), ("white.png", (255, 255, 255), 0)]:
+    for name, colour, red_rows in [
+        ("red.png", (220, 40, 40), 64),
+        ("half.png", (220, 40, 40), 32),
+        ("white.png", (255, 255, 255), 0),
+    ]:
         image = Image.new("RGB", (64, 64), (255, 255, 255))
         for y in range(red_rows):
             for x in range(64):
@@ -57,8 +61,15 @@ def _error(result) -> str:  # type: ignore[no-untyped-def]
 
 def test_score_manifest_json_in_input_order(site: Path, images: Path) -> None:
     result = run_fr(
-        "score", "--reward", "redshare", "--reward", "promptlen",
-        "--manifest", str(images / "manifest.jsonl"), "--json", path=site,
+        "score",
+        "--reward",
+        "redshare",
+        "--reward",
+        "promptlen",
+        "--manifest",
+        str(images / "manifest.jsonl"),
+        "--json",
+        path=site,
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -71,8 +82,15 @@ def test_score_manifest_json_in_input_order(site: Path, images: Path) -> None:
 
 def test_score_prompt_and_images_table(site: Path, images: Path) -> None:
     result = run_fr(
-        "score", "-r", "redshare", "--prompt", "a red square",
-        str(images / "red.png"), str(images / "white.png"), "--no-cache", path=site,
+        "score",
+        "-r",
+        "redshare",
+        "--prompt",
+        "a red square",
+        str(images / "red.png"),
+        str(images / "white.png"),
+        "--no-cache",
+        path=site,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -98,11 +116,27 @@ def test_score_set_option_and_preset(site: Path, images: Path) -> None:
         (["-r", "redshare", "--manifest", "bad.jsonl"], 2, "bad.jsonl:2: not valid JSON"),
         (["-r", "redshare", "--manifest", "noprompt.jsonl"], 2, "noprompt.jsonl:1: missing 'prompt'"),
         (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.scale"], 2, "--set expects KEY=VALUE"),
-        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.scale=abc"], 2, "redshare.scale: Input should be a valid number"),
-        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.nope=1"], 2, "redshare.nope: Extra inputs are not permitted"),
-        (["-r", "redshare", "--prompt", "p", "IMG", "--set", "other.x=1"], 2, "'other' is not among the rewards"),
+        (
+            ["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.scale=abc"],
+            2,
+            "redshare.scale: Input should be a valid number",
+        ),
+        (
+            ["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.nope=1"],
+            2,
+            "redshare.nope: Extra inputs are not permitted",
+        ),
+        (
+            ["-r", "redshare", "--prompt", "p", "IMG", "--set", "other.x=1"],
+            2,
+            "'other' is not among the rewards",
+        ),
         (["-r", "fancy", "--prompt", "p", "IMG"], 2, "run: pip install 'fr-fancy[gpu]'"),
-        (["-r", "nanreward", "--prompt", "bad prompt", "IMG"], 1, "reward 'nanreward' gave a non-finite score (nan) for"),
+        (
+            ["-r", "nanreward", "--prompt", "bad prompt", "IMG"],
+            1,
+            "reward 'nanreward' gave a non-finite score (nan) for",
+        ),
         (["-r", "redshare"], 2, "nothing to score"),
         (["--prompt", "p", "IMG"], 2, "no reward given"),
     ],
@@ -112,7 +146,10 @@ def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code
     (images / "noprompt.jsonl").write_text('{"image": "red.png"}\n')
     (images / "notimage.txt").write_text("hello")
     args = [str(images / "red.png") if a == "IMG" else a for a in args]
-    args = [str(images / a) if a in {"bad.jsonl", "noprompt.jsonl", "missing.png", "notimage.txt"} else a for a in args]
+    args = [
+        str(images / a) if a in {"bad.jsonl", "noprompt.jsonl", "missing.png", "notimage.txt"} else a
+        for a in args
+    ]
     result = run_fr("score", *args, "--no-cache", path=site)
     assert result.returncode == code, result.stderr
     line = _error(result)

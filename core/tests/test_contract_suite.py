@@ -6,9 +6,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+import sample_rewards
 from PIL import Image
 
-import sample_rewards
 from finerewards import RewardOutput
 from finerewards.testing import RewardContract
 

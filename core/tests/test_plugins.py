@@ -7,9 +7,9 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import make_dist, run_fr
-
 import sample_rewards
+from fakes import make_dist, run_fr
+
 from finerewards import RewardSpec, hookimpl
 from finerewards.errors import UsageError
 from finerewards.plugins import PluginHost
@@ -148,7 +148,9 @@ def test_broken_plugins_leave_cli_working(site: Path) -> None:
     assert "already owned by plugin 'normalizers'" in by_name["dup"]["errors"][0]
     assert "unknown hook 'register_rewardz'" in by_name["typo"]["errors"][0]
     assert by_name["good"]["ok"] and by_name["good"]["provides"]["rewards"] == [
-        "redshare", "promptlen", "nanreward"
+        "redshare",
+        "promptlen",
+        "nanreward",
     ]
     text = run_fr("plugins", path=site).stdout
     assert "FAILED" in text and "fr-broken 1.2.3" in text
@@ -172,13 +174,14 @@ def test_disable_plugins_by_name_or_distribution(site: Path) -> None:
 def test_listing_commands_import_no_heavy_library(site: Path) -> None:
     code = (
         "import sys\n"
+        "HEAVY = ('torch', 'transformers', 'diffusers', 'segment_anything', 'peft', 'accelerate')\n"
         "from finerewards.cli import main\n"
         "for argv in (['--help'], ['plugins'], ['rewards', '--json'], ['toyworld', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'segment_anything', 'peft', 'accelerate') if m in sys.modules]\n"
+        "heavy = [m for m in HEAVY if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     import os

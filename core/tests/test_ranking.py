@@ -104,7 +104,12 @@ def _raw(columns: list[list[float]]) -> dict[str, list[float]]:
 def test_rank_based_aggregators_ignore_monotone_transforms(columns, name, rnd) -> None:  # type: ignore[no-untyped-def]
     raw = _raw(columns)
     function = AGGREGATORS[name][0]
-    transforms = [lambda v: v * 3.0 + 7.0, lambda v: math.atan(v / 100), lambda v: v**3, lambda v: math.exp(v / 100)]
+    transforms = [
+        lambda v: v * 3.0 + 7.0,
+        lambda v: math.atan(v / 100),
+        lambda v: v**3,
+        lambda v: math.exp(v / 100),
+    ]
     chosen = {k: transforms[rnd.randrange(len(transforms))] for k in raw}
     changed = {k: [chosen[k](x) for x in v] for k, v in raw.items()}
     if name == "rank-sum":
@@ -120,7 +125,12 @@ def test_rank_based_aggregators_ignore_monotone_transforms(columns, name, rnd) -
 
 
 @settings(max_examples=150, deadline=None)
-@given(groups, st.sampled_from(sorted(AGGREGATORS)), st.sampled_from(sorted(NORMALIZERS)), st.randoms(use_true_random=False))
+@given(
+    groups,
+    st.sampled_from(sorted(AGGREGATORS)),
+    st.sampled_from(sorted(NORMALIZERS)),
+    st.randoms(use_true_random=False),
+)
 def test_aggregators_are_permutation_equivariant(columns, name, norm, rnd) -> None:  # type: ignore[no-untyped-def]
     raw = _raw(columns)
     k = len(columns[0])

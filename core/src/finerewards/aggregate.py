@@ -104,9 +104,7 @@ def pareto_layers(raw: Mapping[str, Sequence[float]]) -> list[int]:
     remaining = set(range(size))
     current = 0
     while remaining:
-        front = {
-            i for i in remaining if not any(dominates(vectors[j], vectors[i]) for j in remaining)
-        }
+        front = {i for i in remaining if not any(dominates(vectors[j], vectors[i]) for j in remaining)}
         for i in front:
             layer[i] = current
         remaining -= front

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 CACHE_ENV = "FR_CACHE_DIR"
-SCHEMA = "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL NOT NULL, details TEXT NOT NULL, created REAL NOT NULL)"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS scores "
+    "(key TEXT PRIMARY KEY, score REAL NOT NULL, details TEXT NOT NULL, created REAL NOT NULL)"
+)
 
 
 def cache_dir() -> Path:

@@ -13,7 +13,7 @@ import sys
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -125,23 +125,19 @@ def rewards(
 
 @app.command()
 def score(
-    images: Annotated[
-        Optional[list[Path]], typer.Argument(help="Images to score against --prompt.")
-    ] = None,
-    reward: Annotated[
-        list[str], typer.Option("--reward", "-r", help="Reward name (repeatable).")
-    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    images: Annotated[list[Path] | None, typer.Argument(help="Images to score against --prompt.")] = None,
+    reward: Annotated[list[str], typer.Option("--reward", "-r", help="Reward name (repeatable).")] = [],  # noqa: B006 - typer reads the default, never mutates it
     manifest: Annotated[
-        Optional[Path], typer.Option(help="JSONL of {image, prompt}; image paths relative to it.")
+        Path | None, typer.Option(help="JSONL of {image, prompt}; image paths relative to it.")
     ] = None,
-    prompt: Annotated[Optional[str], typer.Option(help="The prompt for the IMAGE arguments.")] = None,
+    prompt: Annotated[str | None, typer.Option(help="The prompt for the IMAGE arguments.")] = None,
     preset: Annotated[Preset, typer.Option(help="Model preset of every reward.")] = Preset.toy,
-    set_: Annotated[
-        list[str], typer.Option("--set", help="REWARD.OPTION=VALUE (repeatable).")
-    ] = [],  # noqa: B006
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per batch.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="REWARD.OPTION=VALUE (repeatable).")] = [],  # noqa: B006
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per batch.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the score cache.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write the score cache.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -208,7 +204,7 @@ def _add_plugin_commands() -> None:
     for info, call in registry.host.call_each("register_commands"):
         try:
             call(app=app)
-        except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated
+        except Exception as exc:
             registry.host.fail(info, "register_commands", exc)
 
 
@@ -230,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence, one line for the user
+    except Exception as exc:
         if debug:
             traceback.print_exc()
         typer.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)

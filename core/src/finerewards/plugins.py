@@ -121,7 +121,7 @@ class PluginHost:
         self.plugins[name] = info
         try:
             module = import_module(module_name.partition(":")[0])
-        except BaseException as exc:  # noqa: BLE001 - any failure of a plugin is isolated
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             info.errors.append(f"import failed: {_describe(exc)}")
@@ -156,9 +156,7 @@ class PluginHost:
         except ValueError as exc:  # pluggy: plugin object already registered under another name
             info.errors.append(_describe(exc))
             return
-        info.hooks = sorted(
-            caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
-        )
+        info.hooks = sorted(caller.name for caller in (self.pm.get_hookcallers(plugin) or []))
 
     def call_each(self, hook_name: str) -> Iterator[tuple[PluginInfo, Callable[..., Any]]]:
         """Yield (plugin, call) for every implementation of a hook, in registration order.

@@ -59,7 +59,7 @@ class Registry:
 
             try:
                 call(register=register)
-            except Exception as exc:  # noqa: BLE001 - a plugin's failure is isolated
+            except Exception as exc:
                 self.host.fail(info, hook_name, exc)
                 info.attempted.setdefault(kind, []).extend(s.name for s in pending)
                 continue
@@ -107,9 +107,7 @@ class Registry:
         what = SINGULAR[kind]
         for info in self.host.plugins.values():
             if name in info.attempted.get(kind, []):
-                raise UsageError(
-                    f"{what} {name!r} comes from {info.label}, which failed: {info.errors[0]}"
-                )
+                raise UsageError(f"{what} {name!r} comes from {info.label}, which failed: {info.errors[0]}")
         message = f"unknown {what} {name!r}"
         close = difflib.get_close_matches(name, list(table), n=1, cutoff=0.5)
         if close:
@@ -117,9 +115,7 @@ class Registry:
         message += f" (available: {', '.join(sorted(table)) or 'none'})"
         broken = [info for info in self.host.plugins.values() if not info.ok and not info.provides]
         if broken:
-            message += "; broken plugins: " + ", ".join(
-                f"{info.label}: {info.errors[0]}" for info in broken
-            )
+            message += "; broken plugins: " + ", ".join(f"{info.label}: {info.errors[0]}" for info in broken)
         raise UsageError(message)
 
 

@@ -100,8 +100,7 @@ class Scorer:
         prepared = self.prepare()
         hashes = [image_digest(image) for image in images]
         return {
-            name: self._score_one(prepared[name], images, prompts, hashes, labels)
-            for name in self.rewards
+            name: self._score_one(prepared[name], images, prompts, hashes, labels) for name in self.rewards
         }
 
     def _score_one(

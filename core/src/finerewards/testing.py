@@ -39,7 +39,7 @@ HEAVY_MODULES = ("torch", "transformers", "diffusers", "segment_anything", "open
 DEFAULT_PROMPTS = (
     "a red circle",
     "a blue square and a green triangle",
-    "two yellow circles",
+    "two circles",
     "a purple triangle to the left of a red square",
     "a green circle above a blue triangle",
     "three squares",
@@ -120,9 +120,7 @@ class RewardContract:
         assert callable(spec.load_factory())
         get_registry().normalizer(spec.default_normalizer)
 
-    def test_one_finite_score_per_input(
-        self, reward: Reward, inputs: tuple[list[Image], list[str]]
-    ) -> None:
+    def test_one_finite_score_per_input(self, reward: Reward, inputs: tuple[list[Image], list[str]]) -> None:
         images, prompts = inputs
         output = reward.score(images, prompts)
         low, high = self.spec().score_range

@@ -80,9 +80,7 @@ class RewardSpec:
     higher_is_better: bool = True
     score_range: tuple[float, float] = (float("-inf"), float("inf"))
     options: type[RewardOptions] = NoOptions
-    presets: Mapping[str, Mapping[str, Any]] = field(
-        default_factory=lambda: {"toy": {}, "paper": {}}
-    )
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"toy": {}, "paper": {}})
     default_normalizer: str = "zscore"
     batch_size: int = 8
     requires: tuple[str, ...] = ()
@@ -119,9 +117,7 @@ class RewardSpec:
         """The options for a preset with user overrides applied, validated by the model."""
         if preset not in self.presets:
             supported = ", ".join(sorted(self.presets)) or "none"
-            raise PresetError(
-                f"reward {self.name!r} has no {preset!r} preset (supported: {supported})"
-            )
+            raise PresetError(f"reward {self.name!r} has no {preset!r} preset (supported: {supported})")
         values = {**self.presets[preset], **(overrides or {})}
         try:
             return self.options(**values)
@@ -137,7 +133,7 @@ class RewardSpec:
         obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def build(self, options: RewardOptions) -> Reward:
         return self.load_factory()(options)

@@ -1,0 +1,1 @@
+"""fr-example-reward: a minimal FineRewards plugin (the colourfulness metric)."""
