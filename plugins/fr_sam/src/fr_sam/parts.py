@@ -1,0 +1,190 @@
+"""Parts: segment-anything's `SamAutomaticMaskGenerator` on each image, image encoder batched.
+
+The generator works image by image (a point grid, the mask decoder, quality filters, NMS). Its
+expensive first step, the ViT image encoder, is run here ONCE for the whole batch; the generator
+then receives each image's precomputed embedding through a predictor that skips re-encoding
+(`_PrecomputedPredictor`). The mask decoder and the filters stay per image, as in the library.
+Masks are then filtered: too small (specks) or background-sized (see `split_background`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from PIL.Image import Image
+    from segment_anything.modeling import Sam
+
+    from fr_sam.plugin import SamRewardOptions
+
+LIBRARY_DEFAULTS = {
+    "points_per_side": 32,
+    "points_per_batch": 64,
+    "pred_iou_thresh": 0.88,
+    "stability_score_thresh": 0.95,
+}
+
+
+@dataclass
+class Part:
+    """One image part: its mask, box (x0, y0, x1, y1, exclusive ends) and SAM's quality scores."""
+
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    area: int
+    predicted_iou: float
+    stability: float
+
+
+@dataclass
+class ImageParts:
+    """The parts of one image, plus what was left out and why."""
+
+    parts: list[Part]
+    background_masks: int = 0
+    small_masks: int = 0
+    over_limit: int = 0
+
+
+def generator_kwargs(options: SamRewardOptions, recommended: dict[str, Any]) -> dict[str, Any]:
+    """SamAutomaticMaskGenerator arguments: explicit options, else the model folder's
+    recommendation, else the library's defaults. One crop layer (the whole image), so that the
+    batched embeddings are the ones the generator needs; no OpenCV post-processing."""
+    kwargs: dict[str, Any] = {**LIBRARY_DEFAULTS, **recommended}
+    for key in (
+        "points_per_side",
+        "points_per_batch",
+        "pred_iou_thresh",
+        "stability_score_thresh",
+        "box_nms_thresh",
+    ):
+        value = getattr(options, key)
+        if value is not None:
+            kwargs[key] = value
+    kwargs.update(crop_n_layers=0, min_mask_region_area=0, output_mode="binary_mask", point_grids=None)
+    return kwargs
+
+
+def split_background(records: list[dict[str, Any]], options: SamRewardOptions, pixels: int) -> ImageParts:
+    """Generator records -> parts. A mask covering >= `max_area_fraction` of the image is the
+    background region (SAM answers a point on the background with the whole background): it is
+    dropped, not rated as an object. Masks under `min_area` pixels are dropped too. The largest
+    `max_parts` remain, largest first (ties: SAM's predicted IoU)."""
+    kept: list[Part] = []
+    background = small = 0
+    for rec in records:
+        area = int(rec["area"])
+        if area >= options.max_area_fraction * pixels:
+            background += 1
+            continue
+        if area < max(options.min_area, 1):
+            small += 1
+            continue
+        x, y, w, h = (int(round(v)) for v in rec["bbox"])
+        kept.append(
+            Part(
+                mask=np.asarray(rec["segmentation"], dtype=bool),
+                box=(x, y, x + max(w, 1), y + max(h, 1)),
+                area=area,
+                predicted_iou=float(rec["predicted_iou"]),
+                stability=float(rec["stability_score"]),
+            )
+        )
+    kept.sort(key=lambda p: (-p.area, -p.predicted_iou, p.box))
+    over = max(0, len(kept) - options.max_parts)
+    return ImageParts(kept[: options.max_parts], background, small, over)
+
+
+class PartFinder:
+    """SAM + the automatic mask generator, with the image encoder batched over images."""
+
+    def __init__(self, sam: Sam, kwargs: dict[str, Any], options: SamRewardOptions) -> None:
+        from segment_anything import SamAutomaticMaskGenerator
+
+        self.sam = sam
+        self.options = options
+        self.generator = SamAutomaticMaskGenerator(sam, **kwargs)
+        self.generator.predictor = _make_predictor(sam)
+        self.autocast_dtype: torch.dtype | None = None
+
+    def to(self, device: str, dtype: torch.dtype | None) -> None:
+        """Move SAM; on CUDA with half precision the stage runs under autocast (segment-anything
+        feeds float32 point coordinates, which half weights alone would reject)."""
+        import torch
+
+        if device.startswith("cuda") and dtype in (torch.float16, torch.bfloat16):
+            self.sam.to(device=device, dtype=dtype)
+            self.autocast_dtype = dtype
+        else:
+            self.sam.to(device=device, dtype=torch.float32)
+            self.autocast_dtype = None
+
+    def _autocast(self) -> Any:
+        import torch
+
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.autocast_dtype)
+
+    def find(self, images: Sequence[Image]) -> list[ImageParts]:
+        import torch
+
+        arrays = [np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)) for image in images]
+        with torch.inference_mode(), self._autocast():
+            features, input_sizes = self.encode(arrays)
+            found = []
+            predictor = self.generator.predictor
+            for i, array in enumerate(arrays):
+                predictor.pending = (features[i : i + 1], array.shape[:2], input_sizes[i])
+                try:
+                    records = self.generator.generate(array)
+                finally:
+                    predictor.pending = None
+                found.append(split_background(records, self.options, array.shape[0] * array.shape[1]))
+        return found
+
+    def encode(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """One image-encoder forward for the batch, preprocessed exactly as SamPredictor does
+        (ResizeLongestSide, normalise, pad to the encoder's square input)."""
+        import torch
+
+        transform = self.generator.predictor.transform
+        device = self.sam.device
+        batch, sizes = [], []
+        for array in arrays:
+            resized = torch.as_tensor(transform.apply_image(array), device=device)
+            resized = resized.permute(2, 0, 1).contiguous()[None]
+            sizes.append((int(resized.shape[-2]), int(resized.shape[-1])))
+            batch.append(self.sam.preprocess(resized))
+        pixels = torch.cat(batch).to(next(self.sam.image_encoder.parameters()).dtype)
+        return self.sam.image_encoder(pixels), sizes
+
+
+def _make_predictor(sam: Sam) -> Any:
+    from segment_anything import SamPredictor
+
+    class _PrecomputedPredictor(SamPredictor):
+        """A SamPredictor whose `set_image` takes the embedding computed for the whole batch."""
+
+        pending: tuple[torch.Tensor, tuple[int, int], tuple[int, int]] | None = None
+
+        def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+            if self.pending is None:
+                super().set_image(image, image_format)
+                return
+            features, original_size, input_size = self.pending
+            if tuple(image.shape[:2]) != tuple(original_size):
+                raise RuntimeError("precomputed SAM embedding does not belong to this image")
+            self.reset_image()
+            self.features = features
+            self.original_size = original_size
+            self.input_size = input_size
+            self.is_image_set = True
+
+    return _PrecomputedPredictor(sam)
