@@ -1,1 +1,1 @@
-"""fr-caption: The caption reward: a captioner describes the image; reward = similarity of caption and prompt."""
+"""fr-caption: the caption reward (a captioner describes the image; reward = caption-prompt similarity)."""
