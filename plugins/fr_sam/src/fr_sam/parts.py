@@ -113,17 +113,19 @@ class PartFinder:
         self.generator.predictor = _make_predictor(sam)
         self.autocast_dtype: torch.dtype | None = None
 
-    def to(self, device: str, dtype: torch.dtype | None) -> None:
-        """Move SAM; on CUDA with half precision the stage runs under autocast (segment-anything
-        feeds float32 point coordinates, which half weights alone would reject)."""
+    def to(self, device: str, dtype: torch.dtype | None, home: str | None = None) -> None:
+        """Prepare SAM to run on `device` and park it on `home` (default: `device`). On CUDA with
+        half precision the weights are cast and the stage runs under autocast (segment-anything
+        feeds float32 point coordinates, which half weights alone would reject); else float32."""
         import torch
 
         if device.startswith("cuda") and dtype in (torch.float16, torch.bfloat16):
-            self.sam.to(device=device, dtype=dtype)
+            self.sam.to(dtype=dtype)
             self.autocast_dtype = dtype
         else:
-            self.sam.to(device=device, dtype=torch.float32)
+            self.sam.to(dtype=torch.float32)
             self.autocast_dtype = None
+        self.sam.to(home or device)
 
     def _autocast(self) -> Any:
         import torch
@@ -163,7 +165,9 @@ class PartFinder:
             sizes.append((int(resized.shape[-2]), int(resized.shape[-1])))
             batch.append(self.sam.preprocess(resized))
         pixels = torch.cat(batch).to(next(self.sam.image_encoder.parameters()).dtype)
-        return self.sam.image_encoder(pixels), sizes
+        step = self.options.encoder_batch or len(arrays)
+        chunks = [self.sam.image_encoder(pixels[i : i + step]) for i in range(0, len(arrays), step)]
+        return torch.cat(chunks), sizes
 
 
 def _make_predictor(sam: Sam) -> Any:

@@ -31,6 +31,9 @@ class SamRewardOptions(RewardOptions):
     max_area_fraction: float = Field(0.5, gt=0.0, le=1.0)
     """A mask covering at least this share of the image is the background, not a part: it is
     left out of the score (counted in the details as `background_masks`)."""
+    encoder_batch: int | None = Field(None, ge=1)
+    """Images per SAM image-encoder forward; None: the whole batch at once. ViT-H's global
+    attention holds about 1.5 GiB of fp16 activations per 1024x1024 image, so cap it at scale."""
     max_parts: int = Field(32, ge=1)
     """At most this many parts per image, the largest first."""
 
@@ -83,6 +86,7 @@ PAPER = {
     "points_per_side": 32,
     "pred_iou_thresh": 0.88,
     "stability_score_thresh": 0.95,
+    "encoder_batch": 2,
     "min_area": 256,
     "max_area_fraction": 0.8,
     "clip_model": "openai/clip-vit-large-patch14",

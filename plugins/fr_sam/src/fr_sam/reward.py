@@ -93,7 +93,7 @@ class SamReward:
             self.dtype, trust, self.rating_cache,
         )  # fmt: skip
         home = "cpu" if opts.offload else device
-        self.finder.to(home, self.dtype)
+        self.finder.to(device, self.dtype, home)
         self.labeller.model.to(home, self.dtype)
         self.rater.model.to(home)
 
