@@ -229,3 +229,48 @@ def shared_tiny_models() -> dict[str, str]:
         atexit.register(shutil.rmtree, root, True)
         _SHARED["options"] = build_tiny_models(root)
     return dict(_SHARED["options"])
+
+
+def toy_near_miss_pairs(per_category: int = 12, seed: int = 0) -> list[dict[str, Any]]:
+    """Ground-truth toy renders of `toy:test` prompts with two near misses each (TOYWORLD.md):
+
+    - `extra`: the same scene plus one random object (any shape, any colour) at a free spot;
+      None when the scene already holds the world's maximum of four objects.
+    - `recolored`: one object whose colour the prompt names, in another palette colour; None
+      for prompts that name no colour (recolouring cannot unsatisfy them).
+    Every near miss breaks the prompt, so a good reward scores the original higher."""
+    import random
+    from dataclasses import replace
+
+    from finerewards.toyworld.prompts import load_prompt_set, parse
+    from finerewards.toyworld.render import layout, render_scene
+    from finerewards.toyworld.scenes import add_object
+    from finerewards.toyworld.world import CATEGORIES, COLORS
+
+    rng = random.Random(seed)
+    by_category: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    for prompt in dict.fromkeys(load_prompt_set("test")):
+        by_category[parse(prompt).category].append(prompt)
+    rows = []
+    for category in CATEGORIES:
+        for _ in range(per_category):  # a category with few distinct prompts repeats them, new layouts
+            prompt = rng.choice(by_category[category])
+            scene = layout(prompt, rng.randrange(10**6))
+            specs = parse(prompt).objects
+            extra = add_object(rng, scene)
+            named = [i for i, spec in enumerate(specs) if spec.color is not None]
+            recolored = None
+            if named:
+                i = rng.choice(named)
+                recolored = list(scene)
+                recolored[i] = replace(scene[i], color=rng.choice([c for c in COLORS if c != scene[i].color]))
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "category": category,
+                    "image": render_scene(scene),
+                    "extra": None if extra is None else render_scene(extra),
+                    "recolored": None if recolored is None else render_scene(recolored),
+                }
+            )
+    return rows

@@ -1,0 +1,58 @@
+"""The toy preset's measured goals, on ground-truth renders (TOYWORLD.md) and their near misses:
+the satisfying image scores above the same image with one extra object in >= 85% of pairs, and
+above the image with one (prompt-named) colour changed in >= 80% of pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finerewards.models import toy_model_names
+from finerewards.registry import get_registry
+from fr_sam.testing import toy_near_miss_pairs
+
+pytestmark = pytest.mark.skipif(
+    not {"toy:sam", "toy:clip", "toy:lm"} <= set(toy_model_names()), reason="toy:sam/clip/lm not shipped yet"
+)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    spec = get_registry().reward("sam")
+    reward = spec.build(spec.resolve_options("toy"))
+    reward.setup("cpu", "float32")
+    rows = toy_near_miss_pairs(per_category=12, seed=0)
+    images, prompts, where = [], [], []
+    for i, row in enumerate(rows):
+        for kind in ("image", "extra", "recolored"):
+            if row[kind] is not None:
+                images.append(row[kind])
+                prompts.append(row["prompt"])
+                where.append((i, kind))
+    scores: dict[tuple[int, str], float] = {}
+    for start in range(0, len(images), spec.batch_size):
+        out = reward.score(images[start : start + spec.batch_size], prompts[start : start + spec.batch_size])
+        scores.update(zip(where[start : start + spec.batch_size], out.scores))
+    reward.close()
+    return {"rows": rows, "scores": scores}
+
+
+def _accuracy(results: dict[str, Any], kind: str) -> tuple[float, int]:
+    scores = results["scores"]
+    wins = [
+        scores[(i, "image")] > scores[(i, kind)] for i, _ in enumerate(results["rows"]) if (i, kind) in scores
+    ]
+    return sum(wins) / len(wins), len(wins)
+
+
+def test_satisfying_image_beats_one_extra_object(results: dict[str, Any]) -> None:
+    accuracy, n = _accuracy(results, "extra")
+    assert n >= 50
+    assert accuracy >= 0.85, f"extra-object pairs: {accuracy:.2%} of {n}"
+
+
+def test_satisfying_image_beats_one_recolored_object(results: dict[str, Any]) -> None:
+    accuracy, n = _accuracy(results, "recolored")
+    assert n >= 30
+    assert accuracy >= 0.80, f"recoloured pairs: {accuracy:.2%} of {n}"
