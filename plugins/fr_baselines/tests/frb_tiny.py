@@ -103,7 +103,9 @@ def openclip_tiny(seed: int = 0) -> Any:
     torch.manual_seed(seed)
     model = CLIP(
         embed_dim=16,
-        vision_cfg=CLIPVisionCfg(layers=2, width=32, head_width=16, mlp_ratio=4.0, patch_size=8, image_size=IMAGE),
+        vision_cfg=CLIPVisionCfg(
+            layers=2, width=32, head_width=16, mlp_ratio=4.0, patch_size=8, image_size=IMAGE
+        ),
         text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=2, mlp_ratio=4.0),
     )
     with torch.no_grad():  # open_clip zero-initialises nothing that matters; vary the LN/bias too
@@ -128,8 +130,14 @@ def save_head(path: Path, input_size: int, seed: int = 0) -> dict[str, torch.Ten
     """A random MLP head in the published .pth layout (an OrderedDict of tensors)."""
     torch.manual_seed(seed)
     layers = nn.Sequential(
-        nn.Linear(input_size, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
-        nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16), nn.Linear(16, 1),
+        nn.Linear(input_size, 1024),
+        nn.Dropout(0.2),
+        nn.Linear(1024, 128),
+        nn.Dropout(0.2),
+        nn.Linear(128, 64),
+        nn.Dropout(0.1),
+        nn.Linear(64, 16),
+        nn.Linear(16, 1),
     )
     state = {f"layers.{k}": v for k, v in layers.state_dict().items()}
     torch.save(state, path)
@@ -145,10 +153,21 @@ def build_aesthetic(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 # BLIP ------------------------------------------------------------------------------------
 
+
 def bert_vocab() -> list[str]:
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TOY_WORDS, *letters, *["##" + c for c in letters],
-            "[DEC]", "[ENC]"]
+    return [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *TOY_WORDS,
+        *letters,
+        *["##" + c for c in letters],
+        "[DEC]",
+        "[ENC]",
+    ]
 
 
 def save_bert_tokenizer(folder: Path, with_enc: bool = True) -> Any:
@@ -169,13 +188,24 @@ def blip_config(image_size: int = IMAGE) -> Any:
     vocab = bert_vocab()
     return BlipConfig(
         vision_config={
-            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "image_size": image_size, "patch_size": 8, "layer_norm_eps": 1e-6,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 8,
+            "layer_norm_eps": 1e-6,
         },
         text_config={
-            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": 0,
-            "bos_token_id": vocab.index("[DEC]"), "sep_token_id": vocab.index("[SEP]"),
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+            "pad_token_id": 0,
+            "bos_token_id": vocab.index("[DEC]"),
+            "sep_token_id": vocab.index("[SEP]"),
             "eos_token_id": vocab.index("[SEP]"),
         },
         image_text_hidden_size=16,
@@ -198,8 +228,15 @@ def blip_vit(seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     vit = VisionTransformer(
-        img_size=IMAGE, patch_size=8, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, qkv_bias=True,
-        num_classes=0, norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        img_size=IMAGE,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=2.0,
+        qkv_bias=True,
+        num_classes=0,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
     )
     with torch.no_grad():
         vit.cls_token.normal_(0, 0.5)

@@ -56,14 +56,18 @@ class BlipItm(BaselineReward):
         self.tokenizer = AutoTokenizer.from_pretrained(ref)
         self.image_processor = AutoImageProcessor.from_pretrained(ref, backend="pil")
         config = self.model.config
-        self.length = min(self.options.max_length, text_length(self.tokenizer, config.text_config.max_position_embeddings))
+        self.length = min(
+            self.options.max_length, text_length(self.tokenizer, config.text_config.max_position_embeddings)
+        )
         use_enc = self.options.head == "itm" and self.options.first_token == "enc"
         self.first_id = enc_token_id(self.tokenizer, config) if use_enc else None
 
     @torch.inference_mode()
     def compute(self, images: Sequence[Image], prompts: Sequence[str]) -> RewardOutput:
         pixels = self.image_processor(images=rgb(images), return_tensors="pt")["pixel_values"]
-        image_embeds = self.model.vision_model(pixel_values=pixels.to(self.device, self.dtype)).last_hidden_state
+        image_embeds = self.model.vision_model(
+            pixel_values=pixels.to(self.device, self.dtype)
+        ).last_hidden_state
         tokens = self.tokenizer(
             list(prompts), padding="max_length", truncation=True, max_length=self.length, return_tensors="pt"
         )

@@ -63,7 +63,7 @@ class ImageRewardParts:
 
 
 def blip_vit_key(key: str) -> str:
-    """A BLIP/timm ViT parameter name (without "visual_encoder.") as transformers' BlipVisionModel names it."""
+    """A BLIP/timm ViT parameter name (less "visual_encoder.") as BlipVisionModel names it."""
     if key in VISION_TOP:
         return VISION_TOP[key]
     match = BLOCK.match(key)

@@ -53,13 +53,20 @@ class ClipPair:
         batch = self.tokenizer(
             list(prompts), padding="max_length", truncation=True, max_length=length, return_tensors="pt"
         )
-        return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
+        return {
+            "input_ids": batch["input_ids"].to(self.device),
+            "attention_mask": batch["attention_mask"].to(self.device),
+        }
 
     @torch.inference_mode()
-    def embeddings(self, images: Sequence[Image], prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def embeddings(
+        self, images: Sequence[Image], prompts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """L2-normalised projected image and text embeddings (float32), one row per pair."""
         model = self.model
-        image = model.visual_projection(model.vision_model(pixel_values=self.pixel_values(images)).pooler_output)
+        image = model.visual_projection(
+            model.vision_model(pixel_values=self.pixel_values(images)).pooler_output
+        )
         text = model.text_projection(model.text_model(**self.tokens(prompts)).pooler_output)
         return F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
 

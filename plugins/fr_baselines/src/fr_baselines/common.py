@@ -103,7 +103,9 @@ def load_mlp_head(path: str, input_size: int) -> MLPHead:
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise UsageError(f"{path} is not an aesthetic/ImageReward MLP of input size {input_size}: {exc}") from None
+        raise UsageError(
+            f"{path} is not an aesthetic/ImageReward MLP of input size {input_size}: {exc}"
+        ) from None
     return head.eval()
 
 

@@ -54,7 +54,9 @@ def load_hps_model(base: str, checkpoint: str, dtype: object) -> object:
         model, info = CLIPModel.from_pretrained(
             None, config=config, state_dict=state, dtype=dtype, output_loading_info=True
         )
-    problems = [f"{kind}: {sorted(info[kind])[:3]}" for kind in ("missing_keys", "mismatched_keys") if info[kind]]
+    problems = [
+        f"{kind}: {sorted(info[kind])[:3]}" for kind in ("missing_keys", "mismatched_keys") if info[kind]
+    ]
     if problems:
         raise UsageError(f"HPSv2 checkpoint {checkpoint} does not fit {base}: {'; '.join(problems)}")
     return model.eval()
@@ -71,7 +73,12 @@ class HPSv2(BaselineReward):
         tokenizer, image_processor = load_processors(base)
         size = model.config.vision_config.image_size
         self.pair = ClipPair(
-            model, tokenizer, image_processor, self.device, self.dtype, lambda image: resize_max_pad(image, size)
+            model,
+            tokenizer,
+            image_processor,
+            self.device,
+            self.dtype,
+            lambda image: resize_max_pad(image, size),
         )
 
     def compute(self, images: Sequence[Image], prompts: Sequence[str]) -> RewardOutput:

@@ -20,7 +20,14 @@ from finerewards import RewardOutput, resolve_model
 from finerewards.errors import UsageError
 from fr_baselines.base import BaselineReward
 from fr_baselines.blip_keys import split_imagereward
-from fr_baselines.common import MLPHead, checkpoint_path, load_state_dict, quiet_transformers, rgb, text_length
+from fr_baselines.common import (
+    MLPHead,
+    checkpoint_path,
+    load_state_dict,
+    quiet_transformers,
+    rgb,
+    text_length,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -78,7 +85,11 @@ def load_imagereward(checkpoint: str, config: Any, dtype: torch.dtype) -> tuple[
             model, info = cls.from_pretrained(
                 None, config=sub_config, state_dict=state, dtype=dtype, output_loading_info=True, **extra
             )
-            bad = {k: sorted(info[k])[:3] for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info[k]}
+            bad = {
+                k: sorted(info[k])[:3]
+                for k in ("missing_keys", "unexpected_keys", "mismatched_keys")
+                if info[k]
+            }
             if bad:
                 raise UsageError(f"ImageReward checkpoint {checkpoint} does not fit {cls.__name__}: {bad}")
             loaded.append(model.eval())
@@ -94,7 +105,9 @@ class ImageReward(BaselineReward):
         from transformers import AutoTokenizer, BlipConfig, CLIPImageProcessorPil
 
         opts = self.options
-        config = BlipConfig.from_pretrained(resolve_model(opts.config)) if opts.config else imagereward_config()
+        config = (
+            BlipConfig.from_pretrained(resolve_model(opts.config)) if opts.config else imagereward_config()
+        )
         path = checkpoint_path(opts.checkpoint, opts.checkpoint_file)
         vision, text, head = load_imagereward(path, config, self.dtype)
         self.vision, self.text, self.head = vision.to(self.device), text.to(self.device), head.to(self.device)

@@ -85,7 +85,7 @@ def _specs() -> list[RewardSpec]:
     return [
         RewardSpec(
             name="clip",
-            description="CLIPScore: 2.5 * max(cos, 0) of CLIP image and prompt embeddings (Hessel et al. 2021)",
+            description="CLIPScore: w * max(cos, 0) of CLIP image and prompt embeddings (Hessel et al. 2021)",
             factory="fr_baselines.clip_score:ClipScore",
             score_range=(0.0, float("inf")),
             options=ClipScoreOptions,
@@ -103,7 +103,7 @@ def _specs() -> list[RewardSpec]:
         ),
         RewardSpec(
             name="hpsv2",
-            description="Human Preference Score v2: cos of open_clip ViT-H-14 fine-tuned on HPD v2 (Wu et al. 2023)",
+            description="HPSv2: cos of CLIP ViT-H-14 fine-tuned on human preferences (Wu et al. 2023)",
             factory="fr_baselines.hpsv2:HPSv2",
             score_range=(-1.0, 1.0),
             options=HPSv2Options,
@@ -120,7 +120,7 @@ def _specs() -> list[RewardSpec]:
         ),
         RewardSpec(
             name="aesthetic",
-            description="LAION aesthetic predictor v2 (sac+logos+ava1-l14-linearMSE) on CLIP ViT-L/14; ignores the prompt",
+            description="LAION aesthetic predictor: MLP on CLIP ViT-L/14 image embedding; ignores the prompt",
             factory="fr_baselines.aesthetic:Aesthetic",
             options=AestheticOptions,
             presets={"paper": {}},
@@ -128,7 +128,7 @@ def _specs() -> list[RewardSpec]:
         ),
         RewardSpec(
             name="blip-itm",
-            description="BLIP image-text matching probability (Salesforce/blip-itm-large-coco; Li et al. 2022)",
+            description="BLIP image-text matching probability (blip-itm-large-coco; Li et al. 2022)",
             factory="fr_baselines.blip_itm:BlipItm",
             score_range=(-1.0, 1.0),
             options=BlipItmOptions,
