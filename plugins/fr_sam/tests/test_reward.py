@@ -134,6 +134,7 @@ def test_candidates_put_the_prompt_phrases_first() -> None:
     names = reward.candidates("two circles and a red square")
     assert names[:2] == ["circle", "red square"]
     assert len(names) == 16 and names.count("red square") == 1  # 15 toy labels + "circle"
+    assert SamReward(SamRewardOptions(vocabulary="none")).candidates("") == ["object"]
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +191,12 @@ def test_images_without_parts_score_empty_score(tmp_path: Path) -> None:
     out = reward.score(images[:3], prompts[:3])
     assert out.scores == [1.0, 1.0, 1.0]
     assert all(d["parts"] == [] for d in out.details)
+
+
+def test_images_of_different_sizes_share_a_batch(tiny_reward: SamReward) -> None:
+    """The batched SAM encoder pads each image like SamPredictor: sizes may differ in a batch."""
+    images, prompts = default_inputs()
+    odd = [images[0].crop((0, 0, 64, 48)), images[1].resize((40, 40)), images[2]]
+    batch = tiny_reward.score(odd, prompts[:3]).scores
+    singles = [tiny_reward.score([img], [p]).scores[0] for img, p in zip(odd, prompts[:3])]
+    assert batch == pytest.approx(singles, abs=1e-4)

@@ -125,8 +125,10 @@ class SamReward:
     # scoring --------------------------------------------------------------------------------
 
     def candidates(self, prompt: str) -> list[str]:
-        """Labels a part of this prompt's image may get: its noun phrases, then the vocabulary."""
-        return list(dict.fromkeys([ph.text for ph in noun_phrases(prompt)] + list(self.vocabulary)))
+        """Labels a part of this prompt's image may get: its noun phrases, then the vocabulary
+        ("object" when both are empty, so that every part still gets a name and a rating)."""
+        names = list(dict.fromkeys([ph.text for ph in noun_phrases(prompt)] + list(self.vocabulary)))
+        return names or ["object"]
 
     def score(self, images: Sequence[Image], prompts: Sequence[str]) -> RewardOutput:
         if self.finder is None or self.labeller is None or self.rater is None:
