@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,18 @@ def bundled_path(ref: str) -> str | None:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     return str(folder) if (folder / "config.json").is_file() else None
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def detect_type(path: str) -> str:
@@ -70,11 +83,9 @@ class ClipTextEncoder:
             text_config = config
         else:
             raise UsageError(f"text encoder {path!r} is a {config.model_type!r} model, not CLIP")
-        self.model = (
-            CLIPTextModelWithProjection.from_pretrained(path, config=text_config, dtype=dtype)
-            .to(device)
-            .eval()
-        )
+        with _quiet_transformers():  # the unused vision weights are expected, not news
+            model = CLIPTextModelWithProjection.from_pretrained(path, config=text_config, dtype=dtype)
+        self.model = model.to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.max_length = min(
             int(text_config.max_position_embeddings),

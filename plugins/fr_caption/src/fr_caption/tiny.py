@@ -275,12 +275,11 @@ def build_clip(folder: str | Path, seed: int = 0) -> Path:
 
 
 def build_sentence_transformer(folder: str | Path, seed: int = 0) -> Path:
-    """A tiny BERT saved as a sentence-transformers model (mean pooling, normalised)."""
-    from sentence_transformers import SentenceTransformer, models
+    """A tiny BERT in a sentence-transformers folder (mean pooling, normalised), written in the
+    on-disk layout all-MiniLM-L6-v2 ships (modules.json, 1_Pooling/, sentence_bert_config.json)."""
     from transformers import BertConfig, BertModel
 
     out = Path(folder)
-    raw = out / "_bert"
     tokenizer = bert_tokenizer()
     _seed(seed)
     BertModel(
@@ -292,13 +291,24 @@ def build_sentence_transformer(folder: str | Path, seed: int = 0) -> Path:
             num_attention_heads=4,
             max_position_embeddings=16,
         )
-    ).save_pretrained(raw, safe_serialization=True)
-    tokenizer.save_pretrained(raw)
-    word = models.Transformer(str(raw), max_seq_length=16)
-    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[word, pooling, models.Normalize()], device="cpu")
-    model.save(str(out))
-    _tidy(out)
+    ).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (out / "modules.json").write_text(json.dumps(modules, indent=2))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 16, "do_lower_case": False}))
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    pooling = {
+        "word_embedding_dimension": HIDDEN,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2))
     return out
 
 
@@ -323,23 +333,30 @@ def words_only(model: Any, tokenizer: Any) -> None:
     text_config = model.config.get_text_config(decoder=True)
     suppress = [i for i in range(text_config.vocab_size) if i not in allowed]
     model.generation_config.suppress_tokens = suppress
-    if hasattr(model, "language_model"):
-        _bias_towards(model.language_model, sorted(allowed))
+    for inner in ("language_model", "text_decoder"):
+        if hasattr(model, inner):
+            _bias_towards(getattr(model, inner), sorted(allowed))
 
 
-def _bias_towards(language_model: Any, allowed: list[int]) -> None:
-    """Make a causal LM prefer the `allowed` tokens through its weights.
+def _bias_towards(decoder: Any, allowed: list[int]) -> None:
+    """Make the inner decoder of BLIP or BLIP-2 prefer the `allowed` tokens through its weights.
 
-    BLIP-2 generates with its inner language model, whose generation config is rebuilt from the
-    text config on loading, so a saved `suppress_tokens` would not reach it: instead the final
-    layer norm gets a constant offset `c` and the output rows point along `c` (allowed tokens,
-    plus noise so the choice still depends on the input) or against it (all others).
+    Both generate with an inner decoder whose generation config is rebuilt from the text config
+    on loading, so a saved `suppress_tokens` would not reach it. With an output bias (BLIP) the
+    other tokens get -1e4; without one (OPT) the final layer norm gets a constant offset `c` and
+    the output rows point along `c` (allowed tokens, plus noise so that the choice still depends
+    on the input) or against it (all others).
     """
     import torch
 
-    norm = language_model.model.decoder.final_layer_norm
-    head = language_model.get_output_embeddings()
+    head = decoder.get_output_embeddings()
     with torch.no_grad():
+        if getattr(head, "bias", None) is not None:
+            blocked = torch.ones_like(head.bias, dtype=torch.bool)
+            blocked[allowed] = False
+            head.bias.masked_fill_(blocked, -1e4)
+            return
+        norm = decoder.model.decoder.final_layer_norm
         offset = torch.full_like(norm.bias, 2.0)
         norm.weight.mul_(0.2)
         norm.bias.copy_(offset)
@@ -360,7 +377,7 @@ def _save(out: Path, model: Any, processor: Any) -> Path:
 
 def _tidy(out: Path) -> None:
     """Remove the scratch folders the builders wrote their source vocabularies into."""
-    for scratch in ("_tok", "_bert"):
+    for scratch in ("_tok",):
         if (out / scratch).is_dir():
             shutil.rmtree(out / scratch)
 
