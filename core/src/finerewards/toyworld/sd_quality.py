@@ -1,0 +1,119 @@
+"""Measuring `toy:sd` (or any toy-world pipeline): oracle accuracy on a prompt set, and speed.
+
+`python -m finerewards.toyworld.sd_quality [--model toy:sd] [--per-prompt 4] [--seed 0]`
+samples every prompt of `toy:test` `per-prompt` times (image i of the run is seeded with
+seed + i, prompts batched together for speed) and prints the oracle's accuracy as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def load_pipeline(model: str) -> Any:
+    """The pipeline through the real loading path (offline)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from diffusers import StableDiffusionPipeline
+
+    from finerewards.models import resolve_model
+
+    pipe = StableDiffusionPipeline.from_pretrained(resolve_model(model))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """The sampling defaults recorded in a model folder's fr_model.json (may be empty)."""
+    from finerewards.models import resolve_model
+
+    card = Path(resolve_model(model)) / "fr_model.json"
+    return json.loads(card.read_text()).get("defaults", {}) if card.is_file() else {}
+
+
+def sample(
+    pipe: Any, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float, batch: int = 64
+) -> list[Any]:
+    """One uint8 (64, 64, 3) array per (prompt, seed), each from its own seeded generator."""
+    import numpy as np
+    import torch
+
+    images: list[Any] = []
+    for start in range(0, len(prompts), batch):
+        chunk = list(prompts[start : start + batch])
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds[start : start + batch]]
+        with torch.inference_mode():
+            out = pipe(
+                chunk,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=generators,
+                output_type="np",
+            ).images
+        images.extend((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
+    return images
+
+
+def evaluate_model(
+    model: str = "toy:sd",
+    prompt_set: str = "toy:test",
+    per_prompt: int = 4,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance: float | None = None,
+    batch: int = 64,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Oracle accuracy of a pipeline's samples, with the settings and timing used."""
+    from finerewards.toyworld.oracle import evaluate
+    from finerewards.toyworld.prompts import load_prompt_set
+
+    defaults = model_defaults(model)
+    steps = steps or int(defaults.get("num_inference_steps", 20))
+    guidance = guidance if guidance is not None else float(defaults.get("guidance_scale", 3.0))
+    prompts = [p for p in load_prompt_set(prompt_set) for _ in range(per_prompt)][:limit]
+    pipe = load_pipeline(model)
+    started = time.time()
+    images = sample(pipe, prompts, [seed + i for i in range(len(prompts))], steps, guidance, batch)
+    seconds = time.time() - started
+    result = evaluate(zip(prompts, images))
+    result["settings"] = {
+        "model": model,
+        "prompts": prompt_set,
+        "per_prompt": per_prompt,
+        "seed": seed,
+        "steps": steps,
+        "guidance_scale": guidance,
+    }
+    result["seconds_per_64_images"] = round(seconds / len(prompts) * 64, 2)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Oracle accuracy of a toy-world pipeline.")
+    parser.add_argument("--model", default="toy:sd")
+    parser.add_argument("--prompts", default="toy:test")
+    parser.add_argument("--per-prompt", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = evaluate_model(
+        args.model, args.prompts, args.per_prompt, args.seed, args.steps, args.guidance, limit=args.limit
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

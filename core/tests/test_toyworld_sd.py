@@ -1,0 +1,96 @@
+"""`toy:sd`: the shipped pipeline loads offline through diffusers, and its trainer is reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from finerewards.models import resolve_model, toy_model_names
+from finerewards.toyworld import train_sd
+from finerewards.toyworld.prompts import load_prompt_set
+
+SHIPPED = "toy:sd" in toy_model_names()
+needs_model = pytest.mark.skipif(not SHIPPED, reason="toy:sd is not built (fr toyworld train-models)")
+
+
+def test_tokenizer_spells_every_grammar_word_as_one_token() -> None:
+    tokenizer = train_sd.build_tokenizer()
+    longest = max(load_prompt_set("train"), key=lambda p: len(p.split()))
+    ids = tokenizer(longest)["input_ids"]
+    assert len(ids) == len(longest.split()) + 2 <= train_sd.MAX_TOKENS
+    assert tokenizer("a red circle")["input_ids"] != tokenizer("a blue circle")["input_ids"]
+    assert tokenizer.unk_token_id not in tokenizer("purple xyz")["input_ids"][1:-1]  # spelt out
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.safetensors"))
+    }
+
+
+def test_training_is_seeded_and_reproducible(tmp_path: Path) -> None:
+    """The real train-models dispatcher, pointed at the quick settings so that it takes seconds."""
+    import finerewards.toyworld.train_models as tm
+
+    saved = tm.TRAINERS["sd"]
+    tm.TRAINERS["sd"] = "finerewards.toyworld.train_sd:train_quick"
+    try:
+        ((name_a, folder_a),) = list(tm.train(["toy:sd"], tmp_path / "a"))
+        ((_, folder_b),) = list(tm.train(["sd"], tmp_path / "b"))
+    finally:
+        tm.TRAINERS["sd"] = saved
+    assert name_a == "sd" and folder_a == tmp_path / "a" / "sd"
+    digest = folder_digest(folder_a)
+    assert {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"} <= set(
+        digest
+    )
+    assert digest == folder_digest(folder_b)
+    assert not list(folder_a.rglob("*.bin")) and not list(folder_a.rglob("*.pt"))
+    card = json.loads((folder_a / "fr_model.json").read_text())
+    assert card["library"] == "diffusers" and card["class"] == "StableDiffusionPipeline"
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name != "sd"], "no staging folder left over"
+
+
+@needs_model
+def test_shipped_pipeline_loads_offline_through_diffusers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    folder = Path(resolve_model("toy:sd"))
+    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    assert isinstance(pipe.tokenizer, CLIPTokenizer)
+    assert isinstance(pipe.text_encoder, CLIPTextModel)
+    assert isinstance(pipe.vae, AutoencoderKL)
+    assert isinstance(pipe.unet, UNet2DConditionModel)
+    assert pipe.scheduler.config.clip_sample is False
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert size <= 20 * 1024 * 1024, f"toy:sd is {size / 2**20:.1f} MB"
+    assert not list(folder.rglob("*.bin")) and list(folder.rglob("*.safetensors"))
+    card = json.loads((folder / "fr_model.json").read_text())
+    assert card["library"] == "diffusers" and card["class"] == "StableDiffusionPipeline"
+    assert card["description"] and card["training"]["unet_steps"] > 0
+    assert {"num_inference_steps", "guidance_scale"} <= set(card["defaults"])
+
+
+@needs_model
+def test_shipped_pipeline_draws_single_objects() -> None:
+    """A smoke check of quality: most single-object samples satisfy the oracle."""
+    from finerewards.toyworld.oracle import satisfies
+    from finerewards.toyworld.sd_quality import load_pipeline, model_defaults, sample
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    defaults = model_defaults("toy:sd")
+    pipe = load_pipeline("toy:sd")
+    prompts = ["a circle", "a square", "a triangle", "a red circle", "a blue square", "a yellow triangle"]
+    images = sample(
+        pipe, prompts, list(range(len(prompts))), defaults["num_inference_steps"], defaults["guidance_scale"]
+    )
+    assert images[0].shape == (64, 64, 3)
+    hits = sum(satisfies(p, im) for p, im in zip(prompts, images))
+    assert hits >= 4, f"only {hits} of {len(prompts)} single-object samples satisfy their prompt"
