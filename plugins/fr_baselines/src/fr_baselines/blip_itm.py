@@ -6,7 +6,8 @@ head="itm" (default): softmax(ITM logits)[match], range [0, 1]. The prompt is en
 cross-attention to the image; its first token is [ENC] as in BLIP's retrieval training and
 evaluation code (blip_retrieval.py, LAVIS) - `first_token="cls"` keeps the tokenizer's [CLS]
 as transformers' example does. head="itc": cosine of the projected unimodal [CLS] features
-(vision_proj, text_proj), range [-1, 1]. Prompts are padded/truncated to 35 tokens as in BLIP.
+(vision_proj, text_proj), range [-1, 1]. Prompts are truncated to 35 tokens as in BLIP
+(padded to the batch's longest: pads are masked, so the score does not depend on the batch).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class BlipItm(BaselineReward):
             pixel_values=pixels.to(self.device, self.dtype)
         ).last_hidden_state
         tokens = self.tokenizer(
-            list(prompts), padding="max_length", truncation=True, max_length=self.length, return_tensors="pt"
+            list(prompts), padding="longest", truncation=True, max_length=self.length, return_tensors="pt"
         )
         input_ids = tokens["input_ids"].to(self.device)
         mask = tokens["attention_mask"].to(self.device)

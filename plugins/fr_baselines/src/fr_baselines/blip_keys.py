@@ -94,3 +94,22 @@ def split_imagereward(state: Mapping[str, torch.Tensor]) -> ImageRewardParts:
             + (f"unknown keys {sorted(unknown)[:5]}" if unknown else "vision, text or mlp weights missing")
         )
     return parts
+
+
+def join_imagereward(parts: ImageRewardParts) -> dict[str, torch.Tensor]:
+    """The inverse map: BlipVisionModel/BlipTextModel/head tensors in ImageReward.pt's layout."""
+    vision = {v: k for k, v in VISION_TOP.items()}
+    blocks = {v: k for k, v in VISION_BLOCK.items()}
+    out: dict[str, torch.Tensor] = {}
+    for key, value in parts.vision.items():
+        if key in vision:
+            out[f"blip.visual_encoder.{vision[key]}"] = value
+            continue
+        match = re.match(r"^encoder\.layers\.(\d+)\.(.+)\.(weight|bias)$", key)
+        if not match or match.group(2) not in blocks:
+            raise KeyMapError(f"not a BlipVisionModel key: {key!r}")
+        index, module, param = match.groups()
+        out[f"blip.visual_encoder.blocks.{index}.{blocks[module]}.{param}"] = value
+    out.update({f"blip.text_encoder.{k}": v for k, v in parts.text.items()})
+    out.update({f"mlp.{k}": v for k, v in parts.head.items()})
+    return out

@@ -2,8 +2,9 @@
 
 CLIP score, PickScore and HPSv2 are all this cosine, scaled differently; they differ only in
 weights and in how the image is prepared. Images go through the PIL backend of the image
-processor, as in the reference code (torchvision transforms on PIL images), and prompts are
-padded to a fixed length so that a score never depends on its batch companions.
+processor, as in the reference code (torchvision transforms on PIL images). Prompts are padded
+to the batch's longest: CLIP reads the end-of-text token under a causal mask, so what follows
+it cannot change a score (the contract checks that scores do not depend on the batch).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class ClipPair:
     def tokens(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         length = text_length(self.tokenizer, self.model.config.text_config.max_position_embeddings)
         batch = self.tokenizer(
-            list(prompts), padding="max_length", truncation=True, max_length=length, return_tensors="pt"
+            list(prompts), padding="longest", truncation=True, max_length=length, return_tensors="pt"
         )
         return {
             "input_ids": batch["input_ids"].to(self.device),

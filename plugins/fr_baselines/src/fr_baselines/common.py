@@ -140,6 +140,6 @@ def free(device: str) -> None:
 
 
 def text_length(tokenizer: Any, max_positions: int) -> int:
-    """Pad/truncate length: the tokenizer's limit, never more than the model's positions."""
+    """Truncation length: the tokenizer's limit, never more than the model's positions."""
     limit = getattr(tokenizer, "model_max_length", max_positions) or max_positions
     return int(min(limit, max_positions))

@@ -6,7 +6,8 @@ the prompt grounded on the image; an MLP maps the [CLS] feature to a reward, nor
 Weights: ImageReward.pt of the hub repo THUDM/ImageReward, loaded into transformers'
 BlipVisionModel / BlipTextModel by the key map in `blip_keys` (no `image-reward` package).
 Image: resize shorter side to 224 (bicubic), centre crop, CLIP mean/std; prompt: BERT uncased
-tokens padded and truncated to 35, [CLS] first (ImageReward.score does not insert [ENC]).
+tokens truncated to 35 (pads are masked, so padding to the batch's longest
+rather than to 35 changes nothing), [CLS] first (ImageReward.score does not insert [ENC]).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class ImageReward(BaselineReward):
         pixels = self.image_processor(images=rgb(images), return_tensors="pt")["pixel_values"]
         image_embeds = self.vision(pixel_values=pixels.to(self.device, self.dtype)).last_hidden_state
         tokens = self.tokenizer(
-            list(prompts), padding="max_length", truncation=True, max_length=self.length, return_tensors="pt"
+            list(prompts), padding="longest", truncation=True, max_length=self.length, return_tensors="pt"
         )
         hidden = self.text(
             input_ids=tokens["input_ids"].to(self.device),

@@ -94,3 +94,29 @@ def _block(prefix: str, rest: str, value: torch.Tensor, key: str) -> dict[str, t
     if module not in BLOCK_RENAMES:
         raise KeyMapError(f"not an open_clip CLIP checkpoint: unknown key {key!r}")
     return {f"{prefix}{BLOCK_RENAMES[module]}.{param}": value}
+
+
+def transformers_to_openclip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse map: a CLIPModel state dict written as an open_clip (HPSv2-style) checkpoint."""
+    top = {v: k for k, v in TOP_RENAMES.items()}
+    transposed = {v: k for k, v in TRANSPOSED.items()}
+    block = {v: k for k, v in BLOCK_RENAMES.items()}
+    out: dict[str, torch.Tensor] = {}
+    fused: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        if key in top:
+            out[top[key]] = value
+        elif key in transposed:
+            out[transposed[key]] = value.t().contiguous()
+        elif match := re.match(r"^(text|vision)_model\.encoder\.layers\.(\d+)\.(.+)\.(weight|bias)$", key):
+            tower, index, module, param = match.groups()
+            prefix = f"{'visual.' if tower == 'vision' else ''}transformer.resblocks.{index}."
+            if module in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+                fused.setdefault(f"{prefix}attn.in_proj_{param}", {})[module[-6]] = value
+            else:
+                out[f"{prefix}{block[module]}.{param}"] = value
+        elif not key.endswith("position_ids"):
+            raise KeyMapError(f"not a transformers CLIPModel key: {key!r}")
+    for key, qkv in fused.items():
+        out[key] = torch.cat([qkv["q"], qkv["k"], qkv["v"]], dim=0)
+    return out

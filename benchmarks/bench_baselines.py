@@ -1,0 +1,185 @@
+"""fr-baselines benchmark: batched scoring against batch size 1 on a CPU.
+
+    python benchmarks/bench_baselines.py                    # all six rewards, toy-scale models
+    python benchmarks/bench_baselines.py --paper-clip       # also CLIP ViT-L/14 (random weights, slow)
+
+For each reward: the same reward object, the same images (toy-world renders with their prompts),
+scored in chunks of 1 and in chunks of the spec's batch size; images/s is the best of
+`--repeats` passes after a warm-up. Models: toy:clip for `clip` when it is shipped, else small
+random models in the published formats at toy scale (64 px, width 64; fr_baselines.tiny),
+loaded through each reward's real loading path. `--paper-clip` adds a CLIPModel built from
+openai/clip-vit-large-patch14's config (speed does not depend on the weights), to show what
+batching buys on a CPU when the model, not the per-call overhead, dominates.
+Writes benchmarks/results/baselines.json and the `fr-baselines` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from mdsections import machine, write_section  # noqa: E402
+
+RESULTS = HERE / "results"
+REWARDS = ("clip", "pickscore", "hpsv2", "imagereward", "aesthetic", "blip-itm")
+GOAL = 3.0
+
+
+def inputs(n: int) -> tuple[list[Any], list[str]]:
+    from finerewards.toyworld.prompts import load_prompt_set
+    from finerewards.toyworld.render import render
+
+    prompts = [str(getattr(p, "text", p)) for p in load_prompt_set("test")][:n]
+    prompts = (prompts * (n // max(len(prompts), 1) + 1))[:n]
+    return [render(p, seed=i) for i, p in enumerate(prompts)], prompts
+
+
+def build(name: str, root: Path) -> tuple[Any, str, int]:
+    from finerewards.models import toy_model_names
+    from finerewards.registry import get_registry
+    from fr_baselines import tiny
+
+    spec = get_registry().reward(name)
+    if name == "clip" and "toy:clip" in toy_model_names():
+        options, models = spec.presets["toy"], "toy:clip"
+    else:
+        options, models = tiny.build(root, name), "tiny random (fr_baselines.tiny)"
+    reward = spec.build(spec.resolve_options("paper", options))
+    reward.setup("cpu", "float32")
+    return reward, models, spec.batch_size
+
+
+def paper_clip(root: Path) -> tuple[Any, str, int]:
+    """CLIPScore on a random CLIPModel of openai/clip-vit-large-patch14's published config."""
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+    from finerewards.registry import get_registry
+    from fr_baselines import tiny
+
+    folder = root / "clip-vit-l14"
+    config = CLIPConfig(
+        text_config={
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "vocab_size": 514,
+            "max_position_embeddings": 77,
+            "bos_token_id": 512,
+            "eos_token_id": 513,
+            "pad_token_id": 513,
+        },
+        vision_config={
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "image_size": 224,
+            "patch_size": 14,
+        },
+        projection_dim=768,
+    )  # vocabulary cut to the byte tokenizer's 514 entries; everything else as published
+    CLIPModel(config).save_pretrained(folder)
+    tiny._clip_tokenizer(folder)
+    CLIPImageProcessorPil().save_pretrained(folder)
+    spec = get_registry().reward("clip")
+    reward = spec.build(spec.resolve_options("paper", {"model": str(folder)}))
+    reward.setup("cpu", "float32")
+    return reward, "random CLIP ViT-L/14 (published config)", 8
+
+
+def rate(reward: Any, images: list[Any], prompts: list[str], size: int, repeats: int) -> float:
+    """Best images/s over `repeats` passes, scoring in chunks of `size` (after a warm-up)."""
+    reward.score(images[:size], prompts[:size])
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(images), size):
+            reward.score(images[i : i + size], prompts[i : i + size])
+        best = min(best, time.perf_counter() - start)
+    return len(images) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rewards", nargs="*", default=list(REWARDS))
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--paper-clip", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-baselines-") as tmp:
+        jobs = [(name, lambda n=name: build(n, Path(tmp)), args.images) for name in args.rewards]
+        if args.paper_clip:
+            jobs.append(("clip (ViT-L/14)", lambda: paper_clip(Path(tmp)), 16))
+        for label, make, n in jobs:
+            reward, models, batch = make()
+            images, prompts = inputs(n)
+            single = rate(reward, images, prompts, 1, args.repeats)
+            batched = rate(reward, images, prompts, batch, args.repeats)
+            reward.close()
+            row = {
+                "reward": label,
+                "models": models,
+                "images": n,
+                "batch_size": batch,
+                "images_per_s_batch1": round(single, 2),
+                "images_per_s_batched": round(batched, 2),
+                "speedup": round(batched / single, 2),
+            }
+            rows.append(row)
+            print(
+                f"{label:16} batch 1: {single:8.2f} img/s  batch {batch}: {batched:8.2f} img/s  "
+                f"x{batched / single:.2f}  ({models})",
+                flush=True,
+            )
+
+    result = {
+        "machine": machine(),
+        "torch_threads": torch.get_num_threads(),
+        "goal_speedup": GOAL,
+        "rows": rows,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_doc:
+        write_section("fr-baselines", markdown(result))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "## fr-baselines: batched scoring on a CPU",
+        "",
+        f"`python benchmarks/bench_baselines.py` on {result['machine']}, float32, "
+        f"{result['torch_threads']} torch threads. Same reward object and images (toy-world "
+        "renders), scored one at a time and in chunks of the reward's default batch size; best of 3 "
+        f"passes. Goal: batched at least {result['goal_speedup']:.0f}x faster per image.",
+        "",
+        "| reward | models | batch | img/s at 1 | img/s batched | speed-up |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['reward']} | {row['models']} | {row['batch_size']} | {row['images_per_s_batch1']} "
+            f"| {row['images_per_s_batched']} | {row['speedup']}x |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
