@@ -135,3 +135,18 @@ def test_fr_score_json_includes_the_caption(tmp_path: Path) -> None:
         detail = line["details"]["caption"]
         assert len(detail["caption"].split()) == 5
         assert line["scores"]["caption"] == pytest.approx(detail["similarity"])
+
+
+def test_half_precision_runs_end_to_end() -> None:
+    """bf16 weights and inputs (as on an accelerator; CPU here): pixel values follow the model's dtype."""
+    import torch
+
+    spec = get_registry().reward("caption")
+    reward = spec.build(spec.resolve_options("toy", tiny_options(similarity="cosine")))
+    reward.setup("cpu", "bfloat16")
+    assert reward.captioner.model.dtype == torch.bfloat16
+    assert reward.encoder.model.dtype == torch.bfloat16
+    out = reward.score([render(p, i) for i, p in enumerate(PROMPTS)], PROMPTS)
+    assert all(-1.0 <= s <= 1.0 for s in out.scores)
+    assert all(len(d["caption"].split()) == 5 for d in out.details)
+    reward.close()
