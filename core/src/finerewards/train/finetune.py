@@ -1,0 +1,216 @@
+"""One round of LoRA fine-tuning on the kept (image, prompt) pairs: the denoising loss.
+
+As in the diffusers text-to-image LoRA script: images are encoded by the frozen VAE, noise is
+added at a random timestep by the DDPM forward process, the UNet with its adapter predicts the
+noise (or the velocity, per the scheduler's `prediction_type`), and the mean squared error
+trains the adapter only. Every random draw comes from one generator seeded by
+(run seed, round), and each step draws the *global* batch, of which every process takes its
+share and whose gradients are summed, so N processes do the same step as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from PIL.Image import Image
+
+    from finerewards.train.config import TrainingConfig
+    from finerewards.train.distributed import Dist
+
+
+@dataclass
+class RoundData:
+    """The kept pairs, encoded once per round by the frozen VAE and text encoder.
+
+    `latent_mean` and `latent_std` are in the UNet's (scaled) latent space; a training example
+    draws `mean + std * noise`. For `target = "latents"` the std is zero: the exact latents that
+    the candidates were decoded from.
+    """
+
+    latent_mean: torch.Tensor
+    latent_std: torch.Tensor
+    embeddings: torch.Tensor
+    empty: torch.Tensor
+
+
+def mixed_precision(setting: str, device: str) -> str:
+    """`auto` is fp16 on CUDA, no mixed precision elsewhere."""
+    if setting == "auto":
+        return "fp16" if device.startswith("cuda") else "no"
+    return setting
+
+
+def _pixels(images: Sequence[Image]) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    array = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) for im in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def _embed(pipe: Any, texts: list[str], device: str) -> torch.Tensor:
+    tokenizer = pipe.tokenizer
+    ids = tokenizer(
+        texts,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids.to(device)
+    return pipe.text_encoder(ids, return_dict=False)[0].float()
+
+
+def embed_round(
+    pipe: Any, latents: Sequence[torch.Tensor], prompts: Sequence[str], device: str, chunk: int
+) -> RoundData:
+    """Kept candidates given by their generation latents: only the prompts need encoding."""
+    import torch
+
+    with torch.no_grad():
+        embeds = [_embed(pipe, list(prompts[s : s + chunk]), device) for s in range(0, len(prompts), chunk)]
+        empty = _embed(pipe, [""], device)[0]
+    mean = torch.stack([t.float() for t in latents]).to(device)
+    return RoundData(mean, torch.zeros_like(mean), torch.cat(embeds), empty)
+
+
+def encode_round(
+    pipe: Any, images: Sequence[Image], prompts: Sequence[str], device: str, chunk: int
+) -> RoundData:
+    """VAE latent distributions of the images (scaled) and text embeddings of the prompts."""
+    import torch
+
+    vae = pipe.vae
+    scaling = float(vae.config.scaling_factor)
+    means, stds, embeds = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(images), chunk):
+            pixels = _pixels(images[start : start + chunk]).to(device, dtype=vae.dtype)
+            dist = vae.encode(pixels).latent_dist
+            means.append(dist.mean.float() * scaling)
+            stds.append(dist.std.float() * scaling)
+            embeds.append(_embed(pipe, list(prompts[start : start + chunk]), device))
+        empty = _embed(pipe, [""], device)[0]
+    return RoundData(torch.cat(means), torch.cat(stds), torch.cat(embeds), empty)
+
+
+def _order(count: int, needed: int, generator: torch.Generator) -> list[int]:
+    """Epoch-style sampling: shuffled passes over the data, as many as the steps need."""
+    import torch
+
+    out: list[int] = []
+    while len(out) < needed:
+        out.extend(torch.randperm(count, generator=generator).tolist())
+    return out[:needed]
+
+
+def train_round(
+    pipe: Any,
+    params: list[torch.nn.Parameter],
+    data: RoundData,
+    settings: TrainingConfig,
+    noise_scheduler: Any,
+    seed: int,
+    dist: Dist,
+    device: str,
+    progress: Callable[[int, float], None] | None = None,
+) -> float:
+    """Run `settings.steps_per_round` optimiser steps; return the mean training loss."""
+    import torch
+    import torch.nn.functional as F
+
+    unet = pipe.unet
+    generator = torch.Generator("cpu").manual_seed(seed)
+    precision = mixed_precision(settings.mixed_precision, device)
+    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    if amp_dtype is None and unet.dtype != torch.float32:
+        amp_dtype = unet.dtype
+    device_type = torch.device(device).type
+    scaler = (
+        torch.amp.GradScaler(device_type) if amp_dtype == torch.float16 and device_type == "cuda" else None
+    )
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=settings.learning_rate,
+        betas=(settings.adam_beta1, settings.adam_beta2),
+        weight_decay=settings.weight_decay,
+        eps=settings.adam_epsilon,
+    )
+    if settings.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
+    batch = settings.batch_size
+    count = data.latent_mean.shape[0]
+    order = _order(count, settings.steps_per_round * batch, generator)
+    shape = tuple(data.latent_mean.shape[1:])
+    steps_total = int(noise_scheduler.config.num_train_timesteps)
+    prediction = noise_scheduler.config.prediction_type
+    losses: list[float] = []
+    for step in range(settings.steps_per_round):
+        ids = torch.tensor(order[step * batch : (step + 1) * batch])
+        eps = torch.randn((batch, *shape), generator=generator)
+        noise = torch.randn((batch, *shape), generator=generator)
+        timesteps = torch.randint(0, steps_total, (batch,), generator=generator)
+        dropped = torch.rand(batch, generator=generator) < settings.prompt_dropout
+        mine = list(range(dist.rank, batch, dist.world))
+        optimizer.zero_grad(set_to_none=False)
+        local = torch.zeros((), device=device)
+        if mine:
+            pick = ids[mine]
+            latents = data.latent_mean[pick] + data.latent_std[pick] * eps[mine].to(device)
+            noisy_noise = noise[mine].to(device)
+            t = timesteps[mine].to(device)
+            cond = data.embeddings[pick].clone()
+            cond[dropped[mine].to(device)] = data.empty
+            noisy = noise_scheduler.add_noise(latents, noisy_noise, t)
+            if prediction == "v_prediction":
+                target = noise_scheduler.get_velocity(latents, noisy_noise, t)
+            else:
+                target = noisy_noise
+            with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                pred = unet(
+                    noisy.to(unet.dtype), t, encoder_hidden_states=cond.to(unet.dtype), return_dict=False
+                )[0]
+            per_example = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+            local = per_example.sum() / batch
+            (scaler.scale(local) if scaler is not None else local).backward()
+        _sum_gradients(params, dist)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if settings.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        loss = float(dist.sum_(local.detach().reshape(1))[0])
+        losses.append(loss)
+        if progress is not None:
+            progress(step, loss)
+    optimizer.zero_grad(set_to_none=True)
+    unet.eval()
+    if settings.gradient_checkpointing:
+        unet.disable_gradient_checkpointing()
+    return sum(losses) / len(losses)
+
+
+def _sum_gradients(params: list[torch.nn.Parameter], dist: Dist) -> None:
+    """Make every parameter's gradient the sum over processes (zeros where there was none)."""
+    import torch
+
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    if dist.world == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = dist.sum_(torch.cat([g.reshape(-1) for g in grads]))
+    offset = 0
+    for grad in grads:
+        size = grad.numel()
+        grad.copy_(flat[offset : offset + size].view_as(grad))
+        offset += size

@@ -1,0 +1,130 @@
+"""Sampling images with recorded seeds, and `fr generate`.
+
+Each image gets its own generator seeded with its recorded seed, and a prompt's candidates are
+always sampled together in the same chunks, whatever the process layout: the same seed gives
+the same image, in a single process, across processes, and after a resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finerewards.errors import UsageError
+from finerewards.train.seeds import derive_seed
+
+if TYPE_CHECKING:
+    import torch
+    from PIL.Image import Image
+
+    from finerewards.train.config import GenerationConfig
+
+
+def generate_images(pipe: Any, prompt: str, seeds: Sequence[int], settings: GenerationConfig) -> list[Image]:
+    """One image per seed for `prompt`, in chunks of `settings.batch_size` (0: all at once)."""
+    return generate_with_latents(pipe, prompt, seeds, settings)[0]
+
+
+def generate_with_latents(
+    pipe: Any, prompt: str, seeds: Sequence[int], settings: GenerationConfig
+) -> tuple[list[Image], list[torch.Tensor]]:
+    """Images and the final latents they were decoded from (float32, on the CPU).
+
+    The pipeline stops at the latents and they are decoded here exactly as the pipeline does
+    it, so the images equal those of a plain `pipe(...)` call with the same seeds.
+    """
+    import torch
+
+    size = settings.batch_size or len(seeds)
+    negative = settings.negative_prompt if settings.guidance_scale > 1.0 else ""
+    images: list[Image] = []
+    latents: list[torch.Tensor] = []
+    for start in range(0, len(seeds), size):
+        chunk = list(seeds[start : start + size])
+        extra = {"negative_prompt": [negative] * len(chunk)} if negative else {}
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in chunk]
+        with torch.inference_mode():
+            found = pipe(
+                [prompt] * len(chunk),
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance_scale,
+                height=settings.height,
+                width=settings.width,
+                eta=settings.eta,
+                generator=generators,
+                output_type="latent",
+                **extra,
+            ).images
+            decoded = pipe.vae.decode(
+                found / pipe.vae.config.scaling_factor, return_dict=False, generator=generators
+            )[0]
+            pictures = pipe.image_processor.postprocess(
+                decoded, output_type="pil", do_denormalize=[True] * len(chunk)
+            )
+        images.extend(pictures)
+        latents.extend(found.detach().float().cpu())
+    return images, latents
+
+
+@dataclass
+class GenerateRequest:
+    """What `fr generate` was asked for, validated before any model is loaded."""
+
+    model: str
+    prompts: list[str]
+    out: Path
+    lora: Path | None
+    images_per_prompt: int
+    seed: int
+    settings: GenerationConfig
+    device: str = "auto"
+    dtype: str = "auto"
+    progress: bool = True
+
+
+def check_out_dir(out: Path, what: str = "--out") -> None:
+    """Refuse a folder that is not empty: results are never overwritten or mixed."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{what} {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if (out / "run.toml").is_file():
+            raise UsageError(
+                f"{what} {str(out)!r} already holds a run; continue it with "
+                f"`fr train --resume {out}` or choose another {what}"
+            )
+        raise UsageError(f"{what} {str(out)!r} is not empty; choose a new or empty folder")
+
+
+def generation_seed(seed: int, prompt_index: int, k: int) -> int:
+    return derive_seed(seed, "generate", prompt_index, k)
+
+
+def run_generate(request: GenerateRequest) -> list[dict[str, Any]]:
+    """Write `images/*.png` and `manifest.jsonl` under `request.out`; return the manifest rows."""
+    from tqdm.auto import tqdm
+
+    from finerewards.device import resolve_device, resolve_dtype
+    from finerewards.fsutil import atomic_save_image
+    from finerewards.manifest import write_manifest
+    from finerewards.train.pipeline import load_pipeline, set_sampler
+
+    device = resolve_device(request.device)
+    pipe: Any = load_pipeline(request.model, resolve_dtype(request.dtype, device))
+    set_sampler(pipe, request.settings.scheduler, pipe.scheduler.config)
+    if request.lora is not None:
+        pipe.load_lora_weights(str(request.lora.parent), weight_name=request.lora.name)
+    pipe.to(device)
+    request.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for i, prompt in enumerate(
+        tqdm(request.prompts, desc="generating", unit="prompt", disable=not request.progress or None)
+    ):
+        seeds = [generation_seed(request.seed, i, k) for k in range(request.images_per_prompt)]
+        for k, (s, image) in enumerate(zip(seeds, generate_images(pipe, prompt, seeds, request.settings))):
+            name = f"images/{i:05d}_{k:02d}.png"
+            atomic_save_image(request.out / name, image)
+            rows.append({"image": name, "prompt": prompt, "seed": s, "prompt_index": i, "k": k})
+        write_manifest(request.out / "manifest.jsonl", rows)
+    return rows

@@ -1,0 +1,453 @@
+"""The RAFT / assemble reward-ranked learning loop: generate, score, rank, keep, fine-tune.
+
+`prepare` checks everything that can be wrong with the input (rewards, options, aggregator,
+prompts, model, output folder) before any model is loaded. `Trainer.run` then executes the
+rounds; each round is a pure function of the LoRA before it (see `seeds`), so a run killed at
+any moment resumes from its last finished round and ends with the same LoRA.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finerewards.errors import FRError, UsageError
+from finerewards.train.config import TrainConfig
+from finerewards.train.run_dir import RunDir
+from finerewards.train.seeds import derive_seed, image_seed, round_prompt_indices
+from finerewards.train.select import Candidate, rank_candidates, select
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from finerewards.scoring import Scorer
+    from finerewards.types import Normalizer
+
+
+@dataclass
+class Plan:
+    """A validated run: the configuration and everything resolved from it, no model loaded."""
+
+    config: TrainConfig
+    prompts: list[str]
+    scorer: Scorer
+    higher_is_better: dict[str, bool]
+    normalizers: dict[str, Normalizer]
+    aggregator: Callable[..., list[float]]
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(config: TrainConfig, *, progress: bool = True) -> Plan:
+    """Validate a configuration against the registry, the prompt source and the model."""
+    from finerewards.cache import ScoreCache
+    from finerewards.prompts import load_prompts
+    from finerewards.registry import get_registry
+    from finerewards.scoring import Scorer
+    from finerewards.train.pipeline import check_model
+
+    if not config.rewards:
+        raise UsageError("no reward given: add --reward NAME (`fr rewards` lists them)")
+    registry = get_registry()
+    for name in config.weights:
+        if name not in config.rewards:
+            raise UsageError(
+                f"--weight {name}: {name!r} is not among the rewards ({', '.join(config.rewards)})"
+            )
+    aggregator = registry.aggregator(config.aggregate)
+    if aggregator.rank_based and config.images_per_prompt < 2:
+        raise UsageError(
+            f"--images-per-prompt {config.images_per_prompt} is too few for the rank-based "
+            f"aggregator {config.aggregate!r}: ranking needs at least 2 candidates per prompt"
+        )
+    scorer = Scorer(
+        list(config.rewards),
+        preset=config.preset,
+        options=config.reward_options,
+        device=config.device,
+        dtype=config.dtype,
+        cache=ScoreCache() if config.cache else None,
+        progress=progress,
+        keep_loaded=config.keep_resident,
+    )
+    prepared = scorer.prepare()
+    normalizers = {}
+    for name in config.rewards:
+        chosen = prepared[name].spec.default_normalizer if config.normalize == "default" else config.normalize
+        normalizers[name] = registry.normalizer(chosen).function
+    check_model(config.model)
+    prompts = load_prompts(config.prompts)
+    return Plan(
+        config,
+        prompts,
+        scorer,
+        {name: prepared[name].spec.higher_is_better for name in config.rewards},
+        normalizers,
+        aggregator.function,
+        {name: float(w) for name, w in config.weights.items()},
+    )
+
+
+class LazyImages(Sequence["Image"]):
+    """Images read from disk on access, so a round's candidates need not all sit in memory."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: Any) -> Any:
+        from finerewards.manifest import load_image
+
+        if isinstance(index, slice):
+            return [load_image(p) for p in self.paths[index]]
+        return load_image(self.paths[index])
+
+    def __iter__(self) -> Iterator[Image]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+class Trainer:
+    """Runs the rounds of one run directory (in one process or in each of several)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        run: RunDir,
+        *,
+        progress: bool = True,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        from finerewards.train.distributed import Dist
+
+        self.plan = plan
+        self.config = plan.config
+        self.run_dir = run
+        self.dist = Dist(self.config.device)
+        self.device = self.dist.device
+        self.progress = progress and self.dist.is_main
+        self.plan.scorer.progress = self.progress
+        self.plan.scorer.device = self.device
+        self._echo = echo if self.dist.is_main else None
+        self.pipe: Any = None
+        self._latents: dict[tuple[int, int], Any] = {}
+
+    def echo(self, text: str) -> None:
+        if self._echo is not None:
+            self._echo(text)
+
+    # setup ------------------------------------------------------------------------------
+    def _load(self, finished: int) -> None:
+        from diffusers import DDPMScheduler
+
+        from finerewards.device import resolve_dtype
+        from finerewards.train.lora import add_lora, copy_lora, load_lora_into
+        from finerewards.train.pipeline import load_pipeline, set_sampler
+
+        cfg = self.config
+        self.pipe = load_pipeline(cfg.model, resolve_dtype(cfg.dtype, self.device))
+        base = self.pipe.scheduler.config
+        self.noise_scheduler = DDPMScheduler.from_config(base)
+        set_sampler(self.pipe, cfg.generation.scheduler, base)
+        self.params = add_lora(self.pipe.unet, cfg.lora, derive_seed(cfg.seed, "lora-init"))
+        if finished > 0:
+            load_lora_into(self.pipe.unet, self.run_dir.round_lora_dir(finished - 1))
+            if self.dist.is_main:
+                copy_lora(self.run_dir.round_lora_dir(finished - 1), self.run_dir.lora_dir)
+        self.pipe.unet.eval()
+
+    def run(self) -> list[dict[str, Any]]:
+        """Do the remaining rounds; returns the metrics of every finished round."""
+        from finerewards.train.report import write_report
+
+        run, dist = self.run_dir, self.dist
+        if dist.is_main:
+            run.lock()
+        try:
+            finished = run.finished_rounds()
+            dist.barrier()
+            if dist.is_main:
+                run.clean_after(finished)
+            dist.barrier()
+            if finished >= self.config.rounds:
+                self.echo(f"run {run.root} already finished its {self.config.rounds} round(s)")
+            else:
+                if finished:
+                    self.echo(f"resuming {run.root} after round {finished - 1:03d}")
+                self._load(finished)
+                for index in range(finished, self.config.rounds):
+                    self.round(index)
+            if dist.is_main:
+                write_report(run, self.config)
+            return run.metrics()
+        finally:
+            self.plan.scorer.close()
+            if dist.is_main:
+                run.unlock()
+
+    # one round -----------------------------------------------------------------------------
+    def _phase(self, *modules: str) -> None:
+        """Put only the named pipeline modules on the accelerator (all with keep_resident)."""
+        from finerewards.train.pipeline import release_memory
+
+        if self.device == "cpu":
+            return
+        for name in ("unet", "vae", "text_encoder"):
+            wanted = name in modules or self.config.keep_resident
+            getattr(self.pipe, name).to(self.device if wanted else "cpu")
+        release_memory(self.device)
+
+    def _generate(self, index: int, mine: list[int]) -> list[Candidate]:
+        from tqdm.auto import tqdm
+
+        from finerewards.fsutil import atomic_save_image
+        from finerewards.train.generate import generate_with_latents
+
+        cfg = self.config
+        folder = self.run_dir.round_dir(index)
+        self._phase("unet", "vae", "text_encoder")
+        cands: list[Candidate] = []
+        bar = tqdm(
+            mine,
+            desc=f"round {index:03d} generating",
+            unit="prompt",
+            disable=not self.progress or None,
+            leave=False,
+        )
+        for prompt_index in bar:
+            prompt = self.plan.prompts[prompt_index]
+            seeds = [image_seed(cfg.seed, index, prompt_index, k) for k in range(cfg.images_per_prompt)]
+            images, latents = generate_with_latents(self.pipe, prompt, seeds, cfg.generation)
+            for k, (seed, image, latent) in enumerate(zip(seeds, images, latents)):
+                name = f"images/p{prompt_index:05d}_k{k:02d}.png"
+                atomic_save_image(folder / name, image)
+                cands.append(Candidate(prompt_index, prompt, k, seed, name))
+                self._latents[(prompt_index, k)] = latent
+        return cands
+
+    def _latent_path(self, index: int, cand: Candidate) -> Path:
+        name = f"p{cand.prompt_index:05d}_k{cand.k:02d}.safetensors"
+        return self.run_dir.round_dir(index) / "latents" / name
+
+    def _share_latents(self, index: int, kept: list[Candidate]) -> list[Any]:
+        """Each process writes the kept latents it generated; then every process reads them all."""
+        from safetensors.torch import load_file, save_file
+
+        from finerewards.fsutil import atomic_path
+
+        for cand in kept:
+            latent = self._latents.get((cand.prompt_index, cand.k))
+            if latent is not None:
+                with atomic_path(self._latent_path(index, cand)) as tmp:
+                    save_file({"latent": latent.contiguous()}, str(tmp))
+        self._latents.clear()
+        self.dist.barrier()
+        return [load_file(str(self._latent_path(index, cand)))["latent"] for cand in kept]
+
+    def _score(self, index: int, cands: list[Candidate]) -> None:
+        self._phase()
+        folder = self.run_dir.round_dir(index)
+        images = LazyImages([folder / c.image for c in cands])
+        labels = [f"rounds/{index:03d}/{c.image} (prompt {c.prompt!r}, seed {c.seed})" for c in cands]
+        results = self.plan.scorer.score(images, [c.prompt for c in cands], labels)
+        for i, cand in enumerate(cands):
+            cand.scores = {name: results[name].scores[i] for name in self.config.rewards}
+        rank_candidates(
+            cands,
+            self.config.rewards,
+            self.plan.higher_is_better,
+            self.plan.normalizers,
+            self.plan.aggregator,
+            self.plan.weights,
+        )
+
+    def _train(self, index: int, kept: list[Candidate]) -> float:
+        from tqdm.auto import tqdm
+
+        from finerewards.train.finetune import embed_round, encode_round, train_round
+
+        cfg = self.config
+        prompts = [c.prompt for c in kept]
+        chunk = cfg.training.batch_size
+        if cfg.training.target == "latents":
+            latents = self._share_latents(index, kept)
+            self._phase("unet", "text_encoder")
+            data = embed_round(self.pipe, latents, prompts, self.device, chunk)
+        else:
+            self._latents.clear()
+            images = LazyImages([self.run_dir.round_dir(index) / c.image for c in kept])
+            self._phase("unet", "vae", "text_encoder")
+            data = encode_round(self.pipe, list(images), prompts, self.device, chunk)
+        self._phase("unet")
+        bar = tqdm(
+            total=cfg.training.steps_per_round,
+            desc=f"round {index:03d} training",
+            unit="step",
+            disable=not self.progress or None,
+            leave=False,
+        )
+
+        def tick(step: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        try:
+            return train_round(
+                self.pipe,
+                self.params,
+                data,
+                cfg.training,
+                self.noise_scheduler,
+                derive_seed(cfg.seed, index, "train"),
+                self.dist,
+                self.device,
+                tick,
+            )
+        finally:
+            bar.close()
+
+    def round(self, index: int) -> dict[str, Any]:
+        from finerewards.fsutil import atomic_write_jsonl
+        from finerewards.train.lora import copy_lora, save_lora
+        from finerewards.train.report import write_report
+
+        cfg, run, dist = self.config, self.run_dir, self.dist
+        indices = round_prompt_indices(cfg.seed, index, len(self.plan.prompts), cfg.prompts_per_round)
+        error: FRError | None = None
+        local: list[Candidate] = []
+        t0 = time.perf_counter()
+        t_gen = t_score = 0.0
+        try:
+            local = self._generate(index, dist.shard(indices))
+            t_gen = time.perf_counter() - t0
+            self._score(index, local)
+            t_score = time.perf_counter() - t0 - t_gen
+        except FRError as exc:
+            error = exc
+        dist.check(error)
+        gathered = [
+            Candidate.from_json(row) for part in dist.gather([c.as_json() for c in local]) for row in part
+        ]
+        cands = sorted(gathered, key=lambda c: (c.prompt_index, c.k))
+        kept = select(cands, cfg.keep_fraction, self.plan.weights)
+        if dist.is_main:
+            atomic_write_jsonl(run.samples_path(index), [c.as_json() for c in cands])
+        dist.barrier()
+        t1 = time.perf_counter()
+        loss = self._train(index, kept)
+        t_train = time.perf_counter() - t1
+        if dist.is_main:
+            save_lora(self.pipe.unet, run.round_lora_dir(index))
+            copy_lora(run.round_lora_dir(index), run.lora_dir)
+        row: dict[str, Any] = {
+            "round": index,
+            "prompts": len(indices),
+            "images": len(cands),
+            "kept": len(kept),
+            "reward_mean": {n: _mean([c.scores[n] for c in cands]) for n in cfg.rewards},
+            "reward_mean_kept": {n: _mean([c.scores[n] for c in kept]) for n in cfg.rewards},
+            "train_loss": loss,
+            "seconds": {"generate": round(t_gen, 3), "score": round(t_score, 3), "train": round(t_train, 3)},
+        }
+        if dist.is_main:
+            run.append_metrics(row)
+            write_report(run, cfg)
+        dist.barrier()
+        means = ", ".join(
+            f"{n} {row['reward_mean'][n]:.4f} (kept {row['reward_mean_kept'][n]:.4f})" for n in cfg.rewards
+        )
+        self.echo(
+            f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(kept)}; "
+            f"{means}; loss {loss:.4f}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
+        )
+        return row
+
+
+def stderr_echo(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def default_out() -> Path:
+    return Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+
+
+def _summary(
+    run: RunDir, config: TrainConfig, metrics: list[dict[str, Any]], resumed_from: int
+) -> dict[str, Any]:
+    from finerewards.train.lora import WEIGHT_NAME
+
+    return {
+        "out": str(run.root),
+        "rounds": config.rounds,
+        "finished": len(metrics),
+        "resumed_from": resumed_from,
+        "lora": str(run.lora_dir / WEIGHT_NAME),
+        "report": str(run.report_path),
+        "metrics": metrics,
+    }
+
+
+def train(
+    config: TrainConfig,
+    out: Path | None,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = stderr_echo,
+) -> dict[str, Any]:
+    """Start a new run in `out` (which must be new or empty); returns a summary."""
+    plan = prepare(config, progress=progress)
+    if out is not None:
+        RunDir.check_new(out)
+    trainer = Trainer(plan, RunDir(out or default_out()), progress=progress, echo=echo)
+    dist = trainer.dist
+    if out is None:
+        trainer.run_dir = RunDir(dist.gather(str(trainer.run_dir.root))[0])
+        RunDir.check_new(trainer.run_dir.root)
+    dist.barrier()
+    if dist.is_main:
+        trainer.run_dir.create(config)
+        trainer.echo(f"run folder: {trainer.run_dir.root}")
+    dist.barrier()
+    metrics = trainer.run()
+    return _summary(trainer.run_dir, config, metrics, 0)
+
+
+def resume(
+    out: Path,
+    *,
+    rounds: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = stderr_echo,
+) -> dict[str, Any]:
+    """Continue the run in `out` from its last finished round (optionally to more rounds)."""
+    run = RunDir.open(out)
+    config = run.load_config()
+    finished = run.finished_rounds()
+    changed = False
+    if rounds is not None and rounds != config.rounds:
+        if rounds < finished:
+            raise UsageError(f"--rounds {rounds}: the run already finished {finished} round(s)")
+        config.rounds = rounds
+        changed = True
+    if device is not None:
+        config.device = device
+    plan = prepare(config, progress=progress)
+    trainer = Trainer(plan, run, progress=progress, echo=echo)
+    if trainer.dist.is_main:
+        run.lock()
+        if changed:
+            run.write_config(config)
+    trainer.dist.barrier()
+    metrics = trainer.run()
+    return _summary(run, config, metrics, finished)

@@ -1,0 +1,86 @@
+"""From raw scores to the kept samples: rank each prompt's candidates, keep the winners.
+
+Pure Python on plain records (no torch), so the choice that decides what the model learns from
+is easy to test on its own. Ranking goes through `finerewards.aggregate.rank_group`, the one
+path shared with `fr score`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from finerewards.aggregate import rank_group
+from finerewards.types import Normalizer
+
+
+@dataclass
+class Candidate:
+    """One generated image of a round and everything decided about it."""
+
+    prompt_index: int
+    prompt: str
+    k: int
+    seed: int
+    image: str
+    scores: dict[str, float] = field(default_factory=dict)
+    normalized: dict[str, float] = field(default_factory=dict)
+    aggregate: float = 0.0
+    best: bool = False
+    selected: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> Candidate:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
+
+
+def groups(candidates: Sequence[Candidate]) -> dict[int, list[Candidate]]:
+    """Candidates by prompt, each group ordered by candidate index."""
+    out: dict[int, list[Candidate]] = {}
+    for cand in candidates:
+        out.setdefault(cand.prompt_index, []).append(cand)
+    return {key: sorted(group, key=lambda c: c.k) for key, group in sorted(out.items())}
+
+
+def rank_candidates(
+    candidates: Sequence[Candidate],
+    rewards: Sequence[str],
+    higher_is_better: Mapping[str, bool],
+    normalizers: Mapping[str, Normalizer],
+    aggregator: Callable[..., list[float]],
+    weights: Mapping[str, float],
+) -> None:
+    """Fill `normalized`, `aggregate` and `best` of every candidate, prompt group by group."""
+    for group in groups(candidates).values():
+        raw = {name: [c.scores[name] for c in group] for name in rewards}
+        ranking = rank_group(raw, higher_is_better, normalizers, aggregator, weights)
+        for i, cand in enumerate(group):
+            cand.normalized = {name: ranking.normalized[name][i] for name in rewards}
+            cand.aggregate = ranking.aggregate[i]
+            cand.best = i == ranking.best
+
+
+def prompt_score(cand: Candidate, weights: Mapping[str, float]) -> float:
+    """How good a prompt's winner is, comparable across prompts: weighted sum of normalised scores."""
+    return math.fsum(float(weights.get(name, 1.0)) * v for name, v in cand.normalized.items())
+
+
+def select(
+    candidates: Sequence[Candidate], keep_fraction: float, weights: Mapping[str, float]
+) -> list[Candidate]:
+    """Mark and return the kept candidates (prompt order): each prompt's best, then the top F."""
+    winners = [c for c in candidates if c.best]
+    for cand in candidates:
+        cand.selected = False
+    if keep_fraction < 1.0 and winners:
+        count = max(1, math.ceil(keep_fraction * len(winners) - 1e-9))
+        order = sorted(winners, key=lambda c: (-prompt_score(c, weights), c.prompt_index))
+        winners = order[:count]
+    for cand in winners:
+        cand.selected = True
+    return sorted(winners, key=lambda c: c.prompt_index)

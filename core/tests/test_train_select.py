@@ -1,0 +1,91 @@
+"""What is kept: each prompt's best candidate, then the best fraction of prompts; seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from finerewards.aggregate import rank_sum, weighted_sum
+from finerewards.normalize import zscore
+from finerewards.train.seeds import derive_seed, image_seed, round_prompt_indices
+from finerewards.train.select import Candidate, rank_candidates, select
+
+
+def cands(table: dict[int, list[dict[str, float]]]) -> list[Candidate]:
+    out = []
+    for p, rows in table.items():
+        for k, scores in enumerate(rows):
+            out.append(Candidate(p, f"prompt {p}", k, 100 * p + k, f"p{p}_k{k}.png", dict(scores)))
+    return out
+
+
+def test_best_per_prompt_with_two_rewards_and_orientation() -> None:
+    # 'loss' is lower-is-better: candidate 2 of prompt 0 wins both rewards.
+    table = {
+        0: [{"r": 0.1, "loss": 5.0}, {"r": 0.5, "loss": 4.0}, {"r": 0.9, "loss": 1.0}],
+        1: [{"r": 0.9, "loss": 0.5}, {"r": 0.2, "loss": 3.0}, {"r": 0.3, "loss": 2.0}],
+    }
+    items = cands(table)
+    rank_candidates(
+        items, ["r", "loss"], {"r": True, "loss": False}, {"r": zscore, "loss": zscore}, rank_sum, {}
+    )
+    kept = select(items, 1.0, {})
+    assert [(c.prompt_index, c.k) for c in kept] == [(0, 2), (1, 0)]
+    assert all(c.selected == c.best for c in items)
+    assert sum(c.best for c in items) == 2
+
+
+def test_rank_sum_uses_ranks_not_sort_positions() -> None:
+    # Reward a prefers k=0, reward b prefers k=1 strongly; ranks tie, z-scores break the tie.
+    table = {0: [{"a": 3.0, "b": 1.0}, {"a": 2.9, "b": 9.0}, {"a": 1.0, "b": 0.0}]}
+    items = cands(table)
+    rank_candidates(items, ["a", "b"], {}, {"a": zscore, "b": zscore}, rank_sum, {})
+    assert [c.k for c in items if c.best] == [1]
+
+
+def test_weights_change_the_winner() -> None:
+    table = {0: [{"a": 1.0, "b": 0.0}, {"a": 0.0, "b": 1.0}]}
+    for weights, winner in (({"a": 3.0}, 0), ({"b": 3.0}, 1)):
+        items = cands(table)
+        rank_candidates(items, ["a", "b"], {}, {"a": zscore, "b": zscore}, weighted_sum, weights)
+        assert [c.k for c in items if c.best] == [winner]
+
+
+def test_keep_fraction_keeps_the_best_prompts() -> None:
+    # The normalised winner score grows with how far the best stands out in its group.
+    table = {p: [{"r": 0.0}, {"r": 0.0}, {"r": float(p + 1)}] for p in range(10)}
+    table[3] = [{"r": 0.0}, {"r": 1.0}, {"r": 2.0}]  # evenly spread: a weaker winner
+    items = cands(table)
+    rank_candidates(items, ["r"], {}, {"r": zscore}, rank_sum, {})
+    kept = select(items, 0.5, {})
+    assert len(kept) == 5
+    assert 3 not in {c.prompt_index for c in kept}
+    assert sum(c.best for c in items) == 10  # winners are still marked
+    assert [c.prompt_index for c in kept] == sorted(c.prompt_index for c in kept)
+
+
+@pytest.mark.parametrize("fraction, expected", [(0.01, 1), (0.25, 3), (0.3, 3), (0.999, 10), (1.0, 10)])
+def test_keep_fraction_counts(fraction: float, expected: int) -> None:
+    items = cands({p: [{"r": float(p)}, {"r": 0.0}] for p in range(10)})
+    rank_candidates(items, ["r"], {}, {"r": zscore}, rank_sum, {})
+    assert len(select(items, fraction, {})) == expected
+
+
+def test_candidate_json_round_trip() -> None:
+    cand = Candidate(1, "p", 2, 3, "x.png", {"r": 0.5}, {"r": 1.0}, 2.0, True, True)
+    assert Candidate.from_json(cand.as_json()) == cand
+
+
+def test_seeds_are_stable_and_distinct() -> None:
+    assert derive_seed(1, 2, "x") == derive_seed(1, 2, "x")
+    assert 0 <= derive_seed(0) < 2**63
+    seeds = {image_seed(0, r, p, k) for r in range(3) for p in range(20) for k in range(8)}
+    assert len(seeds) == 3 * 20 * 8
+    assert image_seed(0, 0, 0, 0) != image_seed(1, 0, 0, 0)
+
+
+def test_round_prompt_indices() -> None:
+    assert round_prompt_indices(0, 0, 5, 0) == [0, 1, 2, 3, 4]
+    assert round_prompt_indices(0, 0, 5, 9) == [0, 1, 2, 3, 4]
+    a = round_prompt_indices(7, 1, 100, 10)
+    assert a == round_prompt_indices(7, 1, 100, 10) == sorted(set(a)) and len(a) == 10
+    assert a != round_prompt_indices(7, 2, 100, 10)
