@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 COMPOSITION = ("two_object", "counting", "color_attr", "position")
 VARIANTS = ("missing", "recolored")
+"""The near misses of the goals; `swapped` (two objects trade colours) is measured as well."""
 
 
 @dataclass(frozen=True)
@@ -30,20 +31,34 @@ class Pair:
     variant: str
     good: Image
     bad: Image
+    good_scene: tuple[SceneObject, ...] = ()
+    bad_scene: tuple[SceneObject, ...] = ()
 
 
 def edit(scene: list[SceneObject], variant: str, rng: random.Random) -> list[SceneObject] | None:
-    """One object removed (`missing`) or given another palette colour (`recolored`)."""
+    """One object removed (`missing`), given another palette colour (`recolored`), or two
+    objects of different shapes and colours trading colours (`swapped`: attribute binding)."""
     out = list(scene)
     i = rng.randrange(len(out))
-    if variant == "missing":
+    if variant == "swapped":
+        pairs = [
+            (a, b)
+            for a in range(len(out))
+            for b in range(a + 1, len(out))
+            if out[a].color != out[b].color and out[a].shape != out[b].shape
+        ]
+        if not pairs:
+            return None
+        a, b = rng.choice(pairs)
+        out[a], out[b] = replace(out[a], color=scene[b].color), replace(out[b], color=scene[a].color)
+    elif variant == "missing":
         if len(out) < 2:
             return None
         out.pop(i)
     elif variant == "recolored":
         out[i] = replace(out[i], color=rng.choice([c for c in COLORS if c != out[i].color]))
     else:
-        raise ValueError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
+        raise ValueError(f"unknown variant {variant!r} (known: missing, recolored, swapped)")
     return out
 
 
@@ -74,7 +89,7 @@ def near_miss_pairs(
                     good, bad = render_scene(scene), render_scene(edited)
                     if not judge(prompt, good)["satisfied"] or judge(prompt, bad)["satisfied"]:
                         continue
-                    pairs.append(Pair(prompt, category, variant, good, bad))
+                    pairs.append(Pair(prompt, category, variant, good, bad, tuple(scene), tuple(edited)))
                     kept += 1
     return pairs
 
