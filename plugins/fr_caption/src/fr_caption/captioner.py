@@ -82,7 +82,7 @@ class Captioner:
             if prompt:
                 batch.update(self.tokenizer([prompt] * len(rgb), return_tensors="pt"))
         batch.pop("token_type_ids", None)
-        if prompt and not self.encoder_decoder and self.strips_own_sep is False:
+        if prompt and not self.encoder_decoder and not self.strips_own_sep:
             batch = _drop_end_token(batch, self.tokenizer)
         out = {}
         for key, value in batch.items():
@@ -117,7 +117,8 @@ class Captioner:
         return text
 
     def close(self) -> None:
-        self.model = None  # type: ignore[assignment]
+        """Drop the model and its processors (the reward frees accelerator memory after)."""
+        self.model = self.processor = self.image_processor = self.tokenizer = None
 
 
 def _strip_input(generated: torch.Tensor, input_ids: torch.Tensor | None) -> torch.Tensor:
