@@ -51,3 +51,19 @@ def test_benchmark_models_load_and_score(name: str, tmp_path: Path) -> None:
     # different images, different results (CLIP score may clamp a random model's cosines to 0)
     assert len(out.scores) == 3 and len({(s, str(d)) for s, d in zip(out.scores, out.details)}) == 3
     reward.close()
+
+
+def test_benchmark_runs_clip_rewards_on_one_clip(tmp_path: Path) -> None:
+    """build_on_clip (used with toy:clip): HPSv2 on a CLIP's own weights equals that CLIP's cosine."""
+    clip = tiny.build(tmp_path, "clip", image_size=32)
+    images, prompts = default_inputs()
+    results = {}
+    for name in ("clip", "pickscore", "hpsv2", "aesthetic"):
+        spec = get_registry().reward(name)
+        opts = clip if name == "clip" else tiny.build_on_clip(tmp_path, name, clip["model"])
+        reward = spec.build(spec.resolve_options("paper", opts))
+        reward.setup("cpu", "float32")
+        results[name] = reward.score(images, prompts)
+    cosines = [d["cosine"] for d in results["clip"].details]
+    assert results["hpsv2"].scores == pytest.approx(cosines, abs=1e-5)  # square images: no padding
+    assert [d["cosine"] for d in results["pickscore"].details] == pytest.approx(cosines, abs=1e-5)

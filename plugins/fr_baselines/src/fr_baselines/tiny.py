@@ -187,3 +187,31 @@ def options(root: Path, name: str) -> dict[str, str]:
         "imagereward": {"checkpoint": folder, "config": folder, "tokenizer": folder},
         "blip-itm": {"model": folder},
     }[name]
+
+
+def build_on_clip(root: Path, name: str, clip_ref: str) -> dict[str, str]:
+    """Options that run a CLIP-based reward on an existing CLIP (e.g. toy:clip) at its size.
+
+    pickscore reads the CLIP as is; hpsv2 gets the CLIP's weights written as an open_clip
+    checkpoint (base = the CLIP folder); aesthetic gets a random head of the CLIP's projection
+    size. For benchmarks at the toy preset's model size: the scores mean nothing.
+    """
+    from transformers import CLIPModel
+
+    from finerewards import resolve_model
+
+    path = resolve_model(clip_ref)
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if name == "pickscore":
+        return {"model": path, "processor": path}
+    model = CLIPModel.from_pretrained(path)
+    if name == "hpsv2":
+        torch.save(
+            {"state_dict": transformers_to_openclip(model.state_dict())}, folder / "HPS_v2_compressed.pt"
+        )
+        return {"base": path, "checkpoint": str(folder)}
+    if name == "aesthetic":
+        torch.save(MLPHead(model.config.projection_dim).state_dict(), folder / "aesthetic-model.pth")
+        return {"clip_model": path, "head": str(folder)}
+    raise ValueError(f"{name!r} is not a CLIP-based reward")
