@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from frb_tiny import tiny_options
 
+from finerewards.models import toy_model_names
 from finerewards.testing import RewardContract
 from finerewards.types import Reward
 
@@ -56,3 +58,12 @@ class TestBlipItmContract(TinyContract):
 class TestBlipItcContract(TinyContract):
     reward_name = "blip-itm"
     options = {"head": "itc"}
+
+
+@pytest.mark.skipif("toy:clip" not in toy_model_names(), reason="toy:clip is not shipped yet")
+class TestClipToyPresetContract(RewardContract):
+    """The toy preset as users run it: toy:clip, shipped with the core."""
+
+    reward_name = "clip"
+    plugin_module = PLUGIN
+    preset = "toy"
