@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from finerewards.errors import UsageError
 from finerewards.train.config import (
@@ -15,6 +14,7 @@ from finerewards.train.config import (
     config_to_toml,
     resolve_config,
     to_toml,
+    tomllib,
     validate,
 )
 

@@ -30,12 +30,19 @@ def build_tiny_pipeline(
     seed: int = 0,
     image_size: int = 32,
     scheduler: str = "ddim",
+    color_vae: bool = False,
+    prediction_type: str = "epsilon",
 ) -> Path:
     """Save a tiny random Stable Diffusion pipeline under `folder` and return its path.
 
-    The UNet has about 30k parameters, the VAE downsamples by 2 (`image_size` 32 -> 16 x 16
+    The UNet has about 200k parameters, the VAE downsamples by 2 (`image_size` 32 -> 16 x 16
     latents), the text encoder has two layers of width 32; a 10-step generation of one image
     takes a few milliseconds on a CPU.
+
+    With `color_vae`, the VAE decoder is set by hand so that a pixel's colour follows the
+    latent channels at that place (channel 0 red, 1 green, 2 blue, after one normalisation):
+    a random VAE decodes every latent to grey noise, which gives a reward on colour almost
+    nothing to learn from, while here "more red" is a direction the UNet can learn.
     """
     import torch
     from diffusers import (
@@ -67,7 +74,7 @@ def build_tiny_pipeline(
         out_channels=3,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(8, 16),
+        block_out_channels=(8, 8),
         latent_channels=4,
         norm_num_groups=4,
         sample_size=image_size,
@@ -97,12 +104,15 @@ def build_tiny_pipeline(
         "beta_end": 0.012,
         "beta_schedule": "scaled_linear",
         "clip_sample": False,
+        "prediction_type": prediction_type,
     }
     sched = (
         DDIMScheduler(set_alpha_to_one=False, steps_offset=1, **common)
         if scheduler == "ddim"
         else DDPMScheduler(**common)
     )
+    if color_vae:
+        _make_color_decoder(vae)
     pipe: Any = StableDiffusionPipeline(
         unet=unet,
         vae=vae,
@@ -118,3 +128,45 @@ def build_tiny_pipeline(
         leftover.unlink()
     token_dir.rmdir()
     return out
+
+
+def _zero(layer: Any) -> None:
+    layer.weight.zero_()
+    if layer.bias is not None:
+        layer.bias.zero_()
+
+
+def _make_color_decoder(vae: Any) -> None:
+    """Turn the decoder into: normalise the latents, then channels 0, 1, 2 -> R, G, B per pixel.
+
+    Residual blocks become identities (their second convolution and the attention output are
+    zeroed), upsampling convolutions and the latent convolutions copy channels through.
+    """
+    import torch
+    from diffusers.models.attention_processor import Attention
+    from diffusers.models.resnet import ResnetBlock2D
+    from diffusers.models.upsampling import Upsample2D
+
+    def copy_channels(conv: Any, gain: float = 1.0) -> None:
+        conv.weight.zero_()
+        if conv.bias is not None:
+            conv.bias.zero_()
+        centre = (conv.kernel_size[0] // 2, conv.kernel_size[1] // 2)
+        for c in range(min(conv.in_channels, conv.out_channels)):
+            conv.weight[c, c, centre[0], centre[1]] = gain
+
+    with torch.no_grad():
+        decoder = vae.decoder
+        for module in decoder.modules():
+            if isinstance(module, ResnetBlock2D):
+                if module.conv_shortcut is not None:
+                    raise ValueError("color_vae needs equal block widths")
+                _zero(module.conv2)
+            elif isinstance(module, Attention):
+                _zero(module.to_out[0])
+            elif isinstance(module, Upsample2D) and module.conv is not None:
+                copy_channels(module.conv)
+        copy_channels(decoder.conv_in)
+        copy_channels(decoder.conv_out, gain=1.5)
+        if vae.post_quant_conv is not None:
+            copy_channels(vae.post_quant_conv)

@@ -168,6 +168,8 @@ def train_round(
             noisy = noise_scheduler.add_noise(latents, noisy_noise, t)
             if prediction == "v_prediction":
                 target = noise_scheduler.get_velocity(latents, noisy_noise, t)
+            elif prediction == "sample":
+                target = latents
             else:
                 target = noisy_noise
             with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):

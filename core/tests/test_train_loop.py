@@ -1,0 +1,261 @@
+"""The trainer end to end, in process, on a tiny random pipeline with test rewards.
+
+One module-wide run (2 rounds, 2 rewards, one depending on the prompt) backs the contract checks:
+the run folder, the samples against the images and prompts they name, the LoRA in plain
+diffusers, the report, and resuming an interrupted round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from train_support import (
+    PROMPTS,
+    TINY,
+    RedOptions,
+    RedPlusLength,
+    max_lora_diff,
+    one_thread,
+    red_registry,
+    tiny_pipeline,
+    write_prompts,
+)
+
+from finerewards.errors import RewardError, UsageError
+from finerewards.train import loop
+from finerewards.train.config import TrainConfig, resolve_config, tomllib, validate
+
+K = 3
+
+
+def tiny_config(
+    prompts: Path, *extra: str, rewards: tuple[str, ...] = ("redshare",), **flags: Any
+) -> TrainConfig:
+    values = {
+        "rewards": list(rewards),
+        "model": str(tiny_pipeline()),
+        "prompts": str(prompts),
+        "rounds": 2,
+        "images_per_prompt": K,
+        "device": "cpu",
+        "cache": False,
+        **flags,
+    }
+    return resolve_config(flags=values, set_items=[*TINY, *extra])
+
+
+@pytest.fixture(autouse=True)
+def _threads_and_rewards() -> Iterator[None]:
+    with one_thread(), red_registry():
+        yield
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2-round run with two rewards; the folder is shared read-only by the tests."""
+    root = tmp_path_factory.mktemp("run")
+    with one_thread(), red_registry():
+        config = tiny_config(write_prompts(root / "prompts.txt"), rewards=("redshare", "redlen"))
+        loop.train(config, root / "out", progress=False, echo=None)
+    return root / "out"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_run_folder_layout(run: Path) -> None:
+    config = validate(tomllib.loads((run / "run.toml").read_text()))
+    assert config.rewards == ["redshare", "redlen"] and config.rounds == 2
+    for index in range(2):
+        folder = run / "rounds" / f"{index:03d}"
+        assert (folder / "lora" / "pytorch_lora_weights.safetensors").is_file()
+        assert len(read_jsonl(folder / "samples.jsonl")) == len(PROMPTS) * K
+    final = (run / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert final == (run / "rounds" / "001" / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_samples_score_the_image_against_its_own_prompt(run: Path) -> None:
+    from PIL import Image
+
+    scorer = RedPlusLength(RedOptions())
+    for index in range(2):
+        folder = run / "rounds" / f"{index:03d}"
+        rows = read_jsonl(folder / "samples.jsonl")
+        assert {r["prompt"] for r in rows} == set(PROMPTS)
+        images = [Image.open(folder / r["image"]) for r in rows]
+        again = scorer.score(images, [r["prompt"] for r in rows]).scores
+        assert again == pytest.approx([r["scores"]["redlen"] for r in rows])
+        seeds = [r["seed"] for r in rows]
+        assert len(set(seeds)) == len(seeds)
+        for prompt_index in {r["prompt_index"] for r in rows}:
+            group = [r for r in rows if r["prompt_index"] == prompt_index]
+            assert [r["k"] for r in group] == list(range(K))
+            assert sum(r["selected"] for r in group) == 1
+            best = max(group, key=lambda r: r["aggregate"])
+            assert best["selected"] and best["best"]
+            assert set(best["normalized"]) == {"redshare", "redlen"}
+
+
+def test_metrics_match_the_samples(run: Path) -> None:
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [r["round"] for r in rows] == [0, 1]
+    for row in rows:
+        samples = read_jsonl(run / "rounds" / f"{row['round']:03d}" / "samples.jsonl")
+        kept = [s for s in samples if s["selected"]]
+        assert row["kept"] == len(kept) == len(PROMPTS)
+        for name in ("redshare", "redlen"):
+            assert row["reward_mean"][name] == pytest.approx(np.mean([s["scores"][name] for s in samples]))
+            assert row["reward_mean_kept"][name] == pytest.approx(np.mean([s["scores"][name] for s in kept]))
+        assert math.isfinite(row["train_loss"]) and row["train_loss"] > 0
+        assert set(row["seconds"]) == {"generate", "score", "train"}
+
+
+def test_report_is_self_contained(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    assert "Round 000" in page and "Round 001" in page
+    sources = [part.split("'")[0] for part in page.split("<img src='")[1:]]
+    assert sources and all((run / src).is_file() for src in sources)
+    assert "cand kept" in page
+
+
+def test_lora_loads_in_plain_diffusers_and_reproduces_the_samples(run: Path) -> None:
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_pipeline()))
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, clip_sample=False)
+    pipe.set_progress_bar_config(disable=True)
+
+    def regenerate(index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        from PIL import Image
+
+        folder = run / "rounds" / f"{index:03d}"
+        group = [r for r in read_jsonl(folder / "samples.jsonl") if r["prompt_index"] == 1]
+        out = pipe(
+            [group[0]["prompt"]] * K,
+            num_inference_steps=3,
+            guidance_scale=3.0,
+            height=32,
+            width=32,
+            generator=[torch.Generator().manual_seed(r["seed"]) for r in group],
+        ).images
+        return [np.asarray(im, dtype=int) for im in out], [
+            np.asarray(Image.open(folder / r["image"]), dtype=int) for r in group
+        ]
+
+    fresh, saved = regenerate(0)  # round 0 samples come from the base model
+    assert all(np.array_equal(a, b) for a, b in zip(fresh, saved))
+    without_lora, _ = regenerate(1)
+    pipe.load_lora_weights(str(run / "rounds" / "000" / "lora"))
+    fresh, saved = regenerate(1)  # round 1 samples come from the LoRA after round 0
+    assert all(np.abs(a - b).max() <= 1 for a, b in zip(fresh, saved))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(without_lora, saved))
+
+
+def test_resume_after_an_interrupted_round_ends_with_the_same_lora(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    # As if killed during round 1: its metrics line is missing, its folder half written.
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    (copy / "metrics.jsonl").write_text(lines[0] + "\n")
+    shutil.rmtree(copy / "rounds" / "001" / "lora")
+    (copy / "rounds" / "001" / "samples.jsonl").unlink()
+    (copy / "rounds" / "001" / ".samples.jsonl.abc.tmp").write_text("partial")
+    (copy / "lora" / "pytorch_lora_weights.safetensors").write_bytes(b"garbage from a crash")
+    summary = loop.resume(copy, progress=False, echo=None)
+    assert summary["resumed_from"] == 1 and summary["finished"] == 2
+    assert max_lora_diff(copy / "lora", run / "lora") <= 1e-6
+    assert (copy / "rounds" / "001" / "samples.jsonl").read_text() == (
+        run / "rounds" / "001" / "samples.jsonl"
+    ).read_text()
+    assert not list(copy.rglob("*.tmp"))
+
+
+def test_resume_of_a_finished_run_changes_nothing(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    before = (copy / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    summary = loop.resume(copy, progress=False, echo=None)
+    assert summary["finished"] == 2
+    assert (copy / "lora" / "pytorch_lora_weights.safetensors").read_bytes() == before
+    with pytest.raises(UsageError, match="already finished 2"):
+        loop.resume(copy, rounds=1, progress=False, echo=None)
+
+
+def test_nan_reward_stops_the_round_naming_reward_and_sample(tmp_path: Path) -> None:
+    config = tiny_config(write_prompts(tmp_path / "p.txt"), rewards=("nanshare",))
+    with pytest.raises(
+        RewardError, match=r"'nanshare'.*nan.*rounds/000/images/p00000_k02\.png.*a red circle"
+    ):
+        loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+@pytest.fixture
+def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the model means validation came too late."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model was loaded before the input was validated")
+
+    monkeypatch.setattr("finerewards.train.pipeline.load_pipeline", refuse)
+
+
+@pytest.mark.usefixtures("no_heavy_work")
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rewards": ["redshar"]}, "unknown reward 'redshar'; did you mean 'redshare'"),
+        ({"images_per_prompt": 1}, "too few for the rank-based aggregator 'rank-sum'"),
+        ({"aggregate": "nope"}, "unknown aggregator 'nope'"),
+        ({"normalize": "nope"}, "unknown normaliser 'nope'"),
+        ({"weights": {"other": 2.0}}, "--weight other"),
+        ({"model": "/no/such/model"}, "model path '/no/such/model' does not exist"),
+        ({"prompts": "EMPTY"}, "holds no prompts"),
+        ({"prompts": "/no/such/prompts.txt"}, "does not exist"),
+        ({"reward_options": {"redshare": {"margin": "x"}}}, "redshare.margin"),
+    ],
+)
+def test_bad_input_fails_before_any_model_is_loaded(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    if change.get("prompts") == "EMPTY":
+        (tmp_path / "empty.txt").write_text("\n\n")
+        change = {"prompts": str(tmp_path / "empty.txt")}
+    config = tiny_config(write_prompts(tmp_path / "p.txt")).model_copy(update=change)
+    with pytest.raises(UsageError, match=message):
+        loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("no_heavy_work")
+def test_model_folder_must_be_a_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    config = tiny_config(write_prompts(tmp_path / "p.txt"), model=str(tmp_path / "model"))
+    with pytest.raises(UsageError, match="not a diffusers pipeline folder"):
+        loop.train(config, tmp_path / "out", progress=False, echo=None)
+
+
+@pytest.mark.usefixtures("no_heavy_work")
+def test_out_holding_a_run_or_anything_is_refused(run: Path, tmp_path: Path) -> None:
+    config = tiny_config(write_prompts(tmp_path / "p.txt"))
+    before = sorted(p.name for p in run.iterdir())
+    with pytest.raises(UsageError, match="already holds a run.*--resume"):
+        loop.train(config, run, progress=False, echo=None)
+    assert sorted(p.name for p in run.iterdir()) == before
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="is not empty"):
+        loop.train(config, tmp_path / "busy", progress=False, echo=None)
+    with pytest.raises(UsageError, match="not a FineRewards run"):
+        loop.resume(tmp_path / "busy", progress=False, echo=None)
