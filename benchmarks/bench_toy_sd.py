@@ -1,0 +1,93 @@
+"""toy:sd base quality (oracle on toy:test, 4 images per prompt) and sampling speed.
+
+`python benchmarks/bench_toy_sd.py [--threads 2]` writes the `toyworld-sd` section of
+docs/benchmarks.md. Wall-clock times depend on what else runs on the machine, so the CPU time
+of this process and the load average are recorded next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mdsections import machine, write_section
+
+from finerewards.models import resolve_model, toy_model_info
+from finerewards.toyworld import sd_quality
+from finerewards.toyworld.prompts import load_prompt_set
+from finerewards.toyworld.world import CATEGORIES
+
+COMMAND = "python benchmarks/bench_toy_sd.py --threads {threads}"
+
+
+def sampling_speed(threads: int, repeats: int = 2) -> dict[str, float]:
+    """Best wall and CPU seconds for 64 images (one batch) at the model's default settings."""
+    defaults = sd_quality.model_defaults("toy:sd")
+    pipe = sd_quality.load_pipeline("toy:sd")
+    prompts = load_prompt_set("test")[-64:]  # composition prompts: the typical training load
+    best_wall, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        sd_quality.sample(
+            pipe, prompts, list(range(64)), defaults["num_inference_steps"], defaults["guidance_scale"]
+        )
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return {"wall": best_wall, "cpu": best_cpu, "load": os.getloadavg()[0]}
+
+
+def section(result: dict, speed: dict[str, float], threads: int) -> str:
+    info = toy_model_info("toy:sd")
+    folder = Path(resolve_model("toy:sd"))
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+    training = info.get("training", {})
+    seconds = training.get("seconds", {})
+    s = result["settings"]
+    rows = "\n".join(
+        f"| {c} | {result['n'][c]} | {result['accuracy'][c]:.3f} |"
+        for c in [*CATEGORIES, "overall"]
+        if c in result["accuracy"]
+    )
+    return f"""## Toy world: `toy:sd` base quality and speed
+
+Command: `{COMMAND.format(threads=threads)}` ({machine()}, {threads} torch threads).
+Oracle accuracy on `toy:test` ({s["per_prompt"]} images per prompt, image i seeded {s["seed"]} + i),
+DDIM {s["steps"]} steps, guidance {s["guidance_scale"]} (the defaults in `fr_model.json`).
+`overall` is the mean of the six categories.
+
+| category | images | accuracy |
+|---|---|---|
+{rows}
+
+- Size: {size:.1f} MB (safetensors, fp32). Training: {seconds.get("total", 0) / 60:.0f} min
+  wall (autoencoder {seconds.get("vae", 0) / 60:.0f} min, UNet + text encoder
+  {seconds.get("denoiser", 0) / 60:.0f} min) with {training.get("threads")} torch thread(s) on
+  a shared 2-core machine.
+- Sampling 64 images at the defaults (one batch): {speed["wall"]:.1f} s wall, {speed["cpu"]:.1f} s
+  CPU (load average {speed["load"]:.1f} while measuring; with the machine to itself the wall
+  time is about the CPU time divided by the threads).
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result = sd_quality.evaluate_model("toy:sd", "toy:test", per_prompt=4, seed=0)
+    speed = sampling_speed(args.threads)
+    print(json.dumps({**result, "speed": speed}))
+    if not args.no_write:
+        write_section("toyworld-sd", section(result, speed, args.threads))
+
+
+if __name__ == "__main__":
+    main()
