@@ -13,7 +13,14 @@ from finerewards.registry import get_registry
 from finerewards.testing import default_inputs
 from finerewards.types import Reward
 from fr_sam.labels import Label, crop_box
-from fr_sam.parts import ImageParts, Part, generator_kwargs, split_background
+from fr_sam.parts import (
+    ImageParts,
+    Part,
+    generator_kwargs,
+    largest_component,
+    remove_small_regions,
+    select_parts,
+)
 from fr_sam.phrases import noun_phrases
 from fr_sam.plugin import SamRewardOptions
 from fr_sam.reward import SamReward, surplus_parts
@@ -21,30 +28,61 @@ from fr_sam.testing import shared_tiny_models
 from fr_sam.vocab import load_vocabulary
 
 
-def _record(area: int, box: tuple[int, int, int, int], iou: float = 0.9) -> dict[str, Any]:
+def _square_mask(x: int, y: int, side: int) -> np.ndarray:
     mask = np.zeros((64, 64), dtype=bool)
-    return {
-        "area": area,
-        "bbox": list(box),
-        "segmentation": mask,
-        "predicted_iou": iou,
-        "stability_score": 0.95,
-    }
+    mask[y : y + side, x : x + side] = True
+    return mask
+
+
+def _record(mask: np.ndarray, iou: float = 0.9) -> dict[str, Any]:
+    return {"area": int(mask.sum()), "segmentation": mask, "predicted_iou": iou, "stability_score": 0.95}
 
 
 def test_background_sized_and_small_masks_are_not_parts() -> None:
     options = SamRewardOptions(min_area=20, max_area_fraction=0.5, max_parts=2)
+    background = np.ones((64, 64), dtype=bool)
+    background[10:30, 10:30] = False
     records = [
-        _record(3900, (0, 0, 64, 64)),  # the background region SAM returns for a background point
-        _record(10, (5, 5, 3, 3)),  # a speck
-        _record(200, (10, 10, 15, 15)),
-        _record(400, (30, 30, 20, 20)),
-        _record(100, (40, 2, 10, 10)),
+        _record(background),  # the background region SAM returns for a point on the background
+        _record(_square_mask(5, 5, 3)),  # a speck
+        _record(_square_mask(10, 10, 15)),
+        _record(_square_mask(30, 30, 20)),
+        _record(_square_mask(40, 2, 10)),
     ]
-    found = split_background(records, options, 64 * 64)
-    assert [p.area for p in found.parts] == [400, 200]  # largest first, at most max_parts
-    assert found.parts[0].box == (30, 30, 50, 50)
+    found = select_parts(records, options, 64 * 64, 0.7)
+    assert [p.area for p in found.parts] == [400, 225]  # largest first, at most max_parts
+    assert found.parts[0].box == (30, 30, 50, 50)  # exclusive ends, from the mask
     assert (found.background_masks, found.small_masks, found.over_limit) == (1, 1, 1)
+
+
+def test_small_holes_and_islands_are_cleaned_like_the_library() -> None:
+    mask = _square_mask(10, 10, 20)
+    mask[15, 15] = False  # a one-pixel hole
+    mask[50:52, 50:52] = True  # a 4-pixel island far away
+    filled, changed = remove_small_regions(mask, 20, "holes")
+    assert changed and filled[15, 15] and filled[50, 50]
+    cleaned, changed = remove_small_regions(filled, 20, "islands")
+    assert changed and not cleaned[50:52, 50:52].any() and cleaned.sum() == 400
+    alone = _square_mask(0, 0, 3)
+    kept, changed = remove_small_regions(alone, 20, "islands")
+    assert kept.sum() == 9  # a mask that is all small islands keeps its largest (as the library)
+    two = _square_mask(0, 0, 10) | _square_mask(30, 30, 5)
+    largest, cut = largest_component(two)
+    assert cut and largest.sum() == 100
+
+
+def test_a_mask_widened_by_a_fragment_is_a_duplicate_once_cleaned() -> None:
+    """A mask holding one object plus a few pixels of another escapes box NMS (its box spans
+    both objects); cleaning shrinks its box back and NMS removes the duplicate."""
+    a, b = _square_mask(5, 5, 18), _square_mask(35, 35, 18)
+    widened = a.copy()
+    widened[40:43, 40:43] = True
+    merged = a | b  # two objects in one mask: single_component keeps the larger piece
+    records = [_record(a, 0.95), _record(b, 0.95), _record(widened, 0.97), _record(merged, 0.9)]
+    plain = select_parts(records, SamRewardOptions(min_region_area=0), 64 * 64, 0.7)
+    assert len(plain.parts) == 4
+    cleaned = select_parts(records, SamRewardOptions(min_area=20, single_component=True), 64 * 64, 0.7)
+    assert sorted(p.box for p in cleaned.parts) == [(5, 5, 23, 23), (35, 35, 53, 53)]
 
 
 def test_generator_settings_precedence() -> None:

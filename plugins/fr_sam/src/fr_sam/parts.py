@@ -71,31 +71,103 @@ def generator_kwargs(options: SamRewardOptions, recommended: dict[str, Any]) -> 
     return kwargs
 
 
-def split_background(records: list[dict[str, Any]], options: SamRewardOptions, pixels: int) -> ImageParts:
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a mask's pixels, exclusive ends; (0, 0, 0, 0) when empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return (0, 0, 0, 0)
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+def remove_small_regions(mask: np.ndarray, area: int, mode: str) -> tuple[np.ndarray, bool]:
+    """segment-anything's `remove_small_regions` (holes or islands under `area` pixels,
+    8-connectivity; when every island is small the largest stays) with scipy instead of OpenCV."""
+    from scipy import ndimage
+
+    holes = mode == "holes"
+    working = holes ^ mask
+    labels, n = ndimage.label(working, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    small = [i + 1 for i, size in enumerate(sizes) if size < area]
+    if not small:
+        return mask, False
+    if holes:
+        return np.isin(labels, [0, *small]), True  # label 0: the mask itself; plus its small holes
+    keep = [i for i in range(1, n + 1) if i not in small] or [int(np.argmax(sizes)) + 1]
+    return np.isin(labels, keep), True
+
+
+def largest_component(mask: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The mask's largest 8-connected component (and whether anything was removed)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if n <= 1:
+        return mask, False
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    return labels == int(np.argmax(sizes)) + 1, True
+
+
+def clean_parts(parts: list[Part], options: SamRewardOptions, nms_thresh: float) -> list[Part]:
+    """The generator's `min_mask_region_area` post-processing without OpenCV: small holes filled
+    and small islands removed (`min_region_area`), optionally only the largest component kept
+    (`single_component`), boxes recomputed, then box NMS again preferring unchanged masks (as
+    the library does). A mask whose stray fragments widened its box escapes the generator's own
+    box NMS; once cleaned, it is recognised as the duplicate it is."""
+    import torch
+    from torchvision.ops import nms
+
+    area = options.min_area if options.min_region_area is None else options.min_region_area
+    if area <= 0 and not options.single_component:
+        return parts
+    cleaned, scores = [], []
+    for part in parts:
+        mask, changed = part.mask, False
+        if area > 0:
+            mask, holes = remove_small_regions(mask, area, "holes")
+            mask, islands = remove_small_regions(mask, area, "islands")
+            changed = holes or islands
+        if options.single_component:
+            mask, cut = largest_component(mask)
+            changed = changed or cut
+        cleaned.append(Part(mask, mask_box(mask), int(mask.sum()), part.predicted_iou, part.stability))
+        scores.append(2.0 * (not changed) + part.predicted_iou)
+    if not cleaned:
+        return cleaned
+    boxes = torch.tensor([p.box for p in cleaned], dtype=torch.float32)
+    keep = nms(boxes, torch.tensor(scores, dtype=torch.float32), nms_thresh)
+    return [cleaned[int(i)] for i in keep]
+
+
+def select_parts(
+    records: list[dict[str, Any]], options: SamRewardOptions, pixels: int, nms_thresh: float
+) -> ImageParts:
     """Generator records -> parts. A mask covering >= `max_area_fraction` of the image is the
     background region (SAM answers a point on the background with the whole background): it is
-    dropped, not rated as an object. Masks under `min_area` pixels are dropped too. The largest
-    `max_parts` remain, largest first (ties: SAM's predicted IoU)."""
-    kept: list[Part] = []
+    dropped, not rated as an object. The rest are cleaned (`clean_parts`); masks under
+    `min_area` pixels are dropped. The largest `max_parts` remain, largest first."""
+    parts: list[Part] = []
     background = small = 0
     for rec in records:
-        area = int(rec["area"])
-        if area >= options.max_area_fraction * pixels:
+        if int(rec["area"]) >= options.max_area_fraction * pixels:
             background += 1
             continue
-        if area < max(options.min_area, 1):
-            small += 1
-            continue
-        x, y, w, h = (int(round(v)) for v in rec["bbox"])
-        kept.append(
+        mask = np.asarray(rec["segmentation"], dtype=bool)
+        parts.append(
             Part(
-                mask=np.asarray(rec["segmentation"], dtype=bool),
-                box=(x, y, x + max(w, 1), y + max(h, 1)),
-                area=area,
-                predicted_iou=float(rec["predicted_iou"]),
-                stability=float(rec["stability_score"]),
+                mask,
+                mask_box(mask),
+                int(mask.sum()),
+                float(rec["predicted_iou"]),
+                float(rec["stability_score"]),
             )
         )
+    kept = []
+    for part in clean_parts(parts, options, nms_thresh):
+        if part.area < max(options.min_area, 1):
+            small += 1
+        else:
+            kept.append(part)
     kept.sort(key=lambda p: (-p.area, -p.predicted_iou, p.box))
     over = max(0, len(kept) - options.max_parts)
     return ImageParts(kept[: options.max_parts], background, small, over)
@@ -110,6 +182,7 @@ class PartFinder:
         self.sam = sam
         self.options = options
         self.generator = SamAutomaticMaskGenerator(sam, **kwargs)
+        self.nms_thresh = float(kwargs.get("box_nms_thresh", 0.7))
         self.generator.predictor = _make_predictor(sam)
         self.autocast_dtype: torch.dtype | None = None
 
@@ -148,7 +221,9 @@ class PartFinder:
                     records = self.generator.generate(array)
                 finally:
                     predictor.pending = None
-                found.append(split_background(records, self.options, array.shape[0] * array.shape[1]))
+                found.append(
+                    select_parts(records, self.options, array.shape[0] * array.shape[1], self.nms_thresh)
+                )
         return found
 
     def encode(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:

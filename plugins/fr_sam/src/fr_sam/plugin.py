@@ -28,6 +28,11 @@ class SamRewardOptions(RewardOptions):
     box_nms_thresh: float | None = Field(None, ge=0.0, le=1.0)
     min_area: int = Field(20, ge=0)
     """Masks smaller than this many pixels are not parts (SAM's specks and fragments)."""
+    min_region_area: int | None = Field(None, ge=0)
+    """Holes and islands smaller than this (pixels) are removed from each mask, as the library's
+    `min_mask_region_area` does (here without OpenCV); None: `min_area`; 0: off."""
+    single_component: bool = False
+    """Keep only each mask's largest connected component (toy world: an object is one piece)."""
     max_area_fraction: float = Field(0.5, gt=0.0, le=1.0)
     """A mask covering at least this share of the image is the background, not a part: it is
     left out of the score (counted in the details as `background_masks`)."""
@@ -77,6 +82,7 @@ TOY = {
     "label_template": "a {label}",
     "lm_prompt_format": "plain",
     "min_area": 20,
+    "single_component": True,
     "max_area_fraction": 0.5,
     "count_check": True,
 }
