@@ -30,10 +30,12 @@ from mdsections import machine, write_section  # noqa: E402
 
 RESULTS = HERE / "results"
 TOY = {"toy:sam", "toy:clip", "toy:lm"}
+MODEL_NAMES = {"toy": "toy:sam + toy:clip + toy:lm (toy preset)", "tiny": "tiny random models"}
 
 
-def build_reward(models: str) -> tuple[Any, str]:
-    """The SAM reward on the toy models (or tiny random ones), set up on the CPU."""
+def build_reward(models: str, extra: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """The SAM reward on the toy models (or tiny random ones), set up on the CPU; `extra`
+    overrides options of the toy preset (e.g. other model folders)."""
     from finerewards.models import toy_model_names
     from finerewards.registry import get_registry
 
@@ -45,6 +47,9 @@ def build_reward(models: str) -> tuple[Any, str]:
         from fr_sam.testing import shared_tiny_models
 
         overrides = shared_tiny_models()
+    if extra:
+        overrides.update(extra)
+        models = f"{models} with " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
     reward = spec.build(spec.resolve_options("toy", overrides))
     reward.setup("cpu", "float32")
     return reward, models
@@ -72,14 +77,16 @@ def instrument(reward: Any) -> dict[str, float]:
     return totals
 
 
-def bench_speed(models: str, n_images: int, repeat: int) -> dict[str, Any]:
+def bench_speed(
+    models: str, n_images: int, repeat: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import torch
 
     from finerewards.registry import get_registry
     from finerewards.toyworld.prompts import load_prompt_set
     from finerewards.toyworld.render import render
 
-    reward, used = build_reward(models)
+    reward, used = build_reward(models, extra)
     totals = instrument(reward)
     prompts = [p for i, p in enumerate(load_prompt_set("test")) if i % 7 == 0][:n_images]
     images = [render(p, seed=i) for i, p in enumerate(prompts)]
@@ -121,7 +128,7 @@ def speed_markdown(data: dict[str, Any]) -> str:
         "## fr-sam: batching speed (CPU)",
         "",
         f"Machine: {data['machine']}, {data['torch_threads']} torch threads. Models: "
-        f"{'toy:sam + toy:clip + toy:lm (toy preset)' if data['models'] == 'toy' else 'tiny random'}. "
+        f"{MODEL_NAMES.get(data['models'], data['models'])}. "
         f"{data['images']} toy-world renders; the rating cache is cleared before each pass. "
         "Command: `python benchmarks/bench_sam.py`.",
         "",
@@ -139,6 +146,66 @@ def speed_markdown(data: dict[str, Any]) -> str:
         "the crops of every part of every image, label texts cached), the LM (one forward over every",
         "distinct (prompt, label) pair). What does not: segment-anything's automatic mask generator",
         "(point grid, mask decoder, filters, NMS) runs image by image, as the library is written.",
+    ]
+    return "\n".join(lines)
+
+
+def bench_pairs(models: str, per_category: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pair accuracies of the toy goals on a larger sample than the test suite's."""
+    from collections import Counter
+
+    from finerewards.registry import get_registry
+    from fr_sam.testing import toy_near_miss_pairs
+
+    reward, used = build_reward(models, extra)
+    size = get_registry().reward("sam").batch_size
+    rows = toy_near_miss_pairs(per_category=per_category, seed=1)
+    items = [
+        (i, k) for i, row in enumerate(rows) for k in ("image", "extra", "recolored") if row[k] is not None
+    ]
+    scores: dict[tuple[int, str], float] = {}
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        out = reward.score([rows[i][k] for i, k in chunk], [rows[i]["prompt"] for i, _ in chunk])
+        scores.update(zip(chunk, out.scores))
+    reward.close()
+    result: dict[str, Any] = {"models": used, "prompts": len(rows)}
+    for kind in ("extra", "recolored"):
+        pairs = [
+            (scores[(i, "image")] > scores[(i, kind)], rows[i]["category"])
+            for i in range(len(rows))
+            if (i, kind) in scores
+        ]
+        total = Counter(c for _, c in pairs)
+        wins = Counter(c for w, c in pairs if w)
+        result[kind] = {
+            "pairs": len(pairs),
+            "accuracy": round(sum(w for w, _ in pairs) / len(pairs), 4),
+            "by_category": {c: round(wins[c] / n, 3) for c, n in sorted(total.items())},
+        }
+    return result
+
+
+def pairs_markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "## fr-sam: toy-preset pair accuracies",
+        "",
+        f"Models: {MODEL_NAMES.get(data['models'], data['models'])}. {data['prompts']} `toy:test` prompts, "
+        "ground-truth renders; a pair counts when the satisfying image scores strictly higher.",
+        "Command: `python benchmarks/bench_sam.py --pairs 20`.",
+        "",
+        "| near miss | goal | pairs | accuracy | by category |",
+        "|---|---|---|---|---|",
+    ]
+    goals = {"extra": ">= 85%", "recolored": ">= 80%"}
+    for kind in ("extra", "recolored"):
+        row = data[kind]
+        cats = ", ".join(f"{c} {v:.2f}" for c, v in row["by_category"].items())
+        lines.append(f"| {kind} | {goals[kind]} | {row['pairs']} | {row['accuracy']:.1%} | {cats} |")
+    lines += [
+        "",
+        "`extra`: one random object added (any shape and colour); `recolored`: one object whose colour",
+        "the prompt names painted another palette colour (prompts naming no colour have no such pair).",
     ]
     return "\n".join(lines)
 
@@ -207,22 +274,35 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--paper-memory", action="store_true")
+    parser.add_argument("--pairs", type=int, default=0, help="toy goal pairs: prompts per category")
     parser.add_argument("--models", choices=["auto", "toy", "tiny"], default="auto")
     parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="OPTION=VALUE override")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="images per batch for --paper-memory")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
-    if args.paper_memory:
+    extra = dict(item.split("=", 1) for item in args.sets)
+    if args.pairs:
+        data = bench_pairs(args.models, args.pairs, extra)
+        (RESULTS / "sam_pairs.json").write_text(json.dumps(data, indent=2) + "\n")
+        text = pairs_markdown(data)
+        section = "fr-sam-pairs"
+    elif args.paper_memory:
         data = bench_paper_memory(args.batch, args.device)
         (RESULTS / "sam_paper_memory.json").write_text(json.dumps(data, indent=2) + "\n")
         text = memory_markdown(data, args.batch)
         section = "fr-sam-memory"
     else:
-        data = bench_speed(args.models, args.images, args.repeat)
+        data = bench_speed(args.models, args.images, args.repeat, extra)
         (RESULTS / "sam.json").write_text(json.dumps(data, indent=2) + "\n")
         text = speed_markdown(data)
         section = "fr-sam"

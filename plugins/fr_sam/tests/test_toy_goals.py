@@ -22,7 +22,7 @@ def results() -> dict[str, Any]:
     spec = get_registry().reward("sam")
     reward = spec.build(spec.resolve_options("toy"))
     reward.setup("cpu", "float32")
-    rows = toy_near_miss_pairs(per_category=12, seed=0)
+    rows = toy_near_miss_pairs(per_category=8, seed=0)  # ~120 images: the time budget of the suite
     images, prompts, where = [], [], []
     for i, row in enumerate(rows):
         for kind in ("image", "extra", "recolored"):
@@ -48,11 +48,11 @@ def _accuracy(results: dict[str, Any], kind: str) -> tuple[float, int]:
 
 def test_satisfying_image_beats_one_extra_object(results: dict[str, Any]) -> None:
     accuracy, n = _accuracy(results, "extra")
-    assert n >= 50
+    assert n >= 40
     assert accuracy >= 0.85, f"extra-object pairs: {accuracy:.2%} of {n}"
 
 
 def test_satisfying_image_beats_one_recolored_object(results: dict[str, Any]) -> None:
     accuracy, n = _accuracy(results, "recolored")
-    assert n >= 30
+    assert n >= 20
     assert accuracy >= 0.80, f"recoloured pairs: {accuracy:.2%} of {n}"
