@@ -16,7 +16,7 @@ from finerewards.errors import UsageError
 from finerewards.train.lora import lora_weights_file
 from finerewards.train.settings import generation_settings
 
-GEN = ["--steps", "3", "--height", "32", "--width", "32"]
+GEN = ["--steps", "3", "--height", "16", "--width", "16"]
 
 
 def fr(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,33 +45,36 @@ def lora_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, lora_dir: Path) -> Iterator[dict[str, Path]]:
+    """Seed 5 twice and seed 6 in process; seed 5 with the LoRA through the real CLI."""
+    from finerewards.train.config import GenerationConfig
+    from finerewards.train.generate import GenerateRequest, run_generate
+
     root = tmp_path_factory.mktemp("gen")
-    prompts = write_prompts(root / "p.txt", ["a red circle", "two blue squares"])
+    prompts = ["a red circle", "two blue squares"]
+    settings = GenerationConfig(steps=3, height=16, width=16)
     outs = {}
-    for name, extra in {
-        "a": ["--seed", "5"],
-        "b": ["--seed", "5"],
-        "c": ["--seed", "6"],
-        "lora": ["--seed", "5", "--lora", str(lora_dir)],
-    }.items():
-        result = fr(
-            "generate",
-            "--model",
-            str(tiny_pipeline()),
-            "--prompts",
-            str(prompts),
-            "-k",
-            "2",
-            "--out",
-            str(root / name),
-            "--device",
-            "cpu",
-            "--quiet",
-            *GEN,
-            *extra,
-        )
-        assert result.returncode == 0, result.stderr
-        outs[name] = root / name
+    with one_thread():
+        for name, seed in {"a": 5, "b": 5, "c": 6}.items():
+            request = GenerateRequest(
+                str(tiny_pipeline()),
+                prompts,
+                root / name,
+                None,
+                2,
+                seed,
+                settings,
+                device="cpu",
+                progress=False,
+            )
+            run_generate(request)
+            outs[name] = root / name
+    result = fr(
+        "generate", "--model", str(tiny_pipeline()), "--prompts", str(write_prompts(root / "p.txt", prompts)),
+        "-k", "2", "--seed", "5", "--lora", str(lora_dir), "--out", str(root / "lora"), "--device", "cpu",
+        "--quiet", *GEN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    outs["lora"] = root / "lora"
     yield outs
 
 
@@ -86,9 +89,10 @@ def pixels(folder: Path) -> list[np.ndarray]:
 
 
 def test_writes_pngs_and_manifest(generated: dict[str, Path]) -> None:
-    rows = manifest(generated["a"])
+    rows = manifest(generated["lora"])
     assert [r["prompt"] for r in rows] == ["a red circle"] * 2 + ["two blue squares"] * 2
-    assert all((generated["a"] / str(r["image"])).is_file() for r in rows)
+    assert all((generated["lora"] / str(r["image"])).is_file() for r in rows)
+    assert [r["seed"] for r in rows] == [r["seed"] for r in manifest(generated["a"])]
     assert len({r["seed"] for r in rows}) == 4
 
 
@@ -114,8 +118,8 @@ def test_lora_images_match_plain_diffusers(generated: dict[str, Path], lora_dir:
             [str(rows[0]["prompt"])] * 2,
             num_inference_steps=3,
             guidance_scale=3.0,
-            height=32,
-            width=32,
+            height=16,
+            width=16,
             generator=[torch.Generator().manual_seed(int(str(r["seed"]))) for r in rows],
         ).images
     assert all(np.abs(np.asarray(a, dtype=int) - b).max() <= 1 for a, b in zip(images, with_lora[:2]))

@@ -21,6 +21,7 @@ from train_support import (
     TINY,
     RedOptions,
     RedPlusLength,
+    RedShare,
     max_lora_diff,
     one_thread,
     red_registry,
@@ -145,8 +146,8 @@ def test_lora_loads_in_plain_diffusers_and_reproduces_the_samples(run: Path) -> 
             [group[0]["prompt"]] * K,
             num_inference_steps=3,
             guidance_scale=3.0,
-            height=32,
-            width=32,
+            height=16,
+            width=16,
             generator=[torch.Generator().manual_seed(r["seed"]) for r in group],
         ).images
         return [np.asarray(im, dtype=int) for im in out], [
@@ -181,7 +182,7 @@ def test_resume_after_an_interrupted_round_ends_with_the_same_lora(run: Path, tm
     assert not list(copy.rglob("*.tmp"))
 
 
-def test_resume_of_a_finished_run_changes_nothing(run: Path, tmp_path: Path) -> None:
+def test_resume_of_a_finished_run_changes_nothing_but_can_extend_it(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     before = (copy / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
@@ -190,6 +191,12 @@ def test_resume_of_a_finished_run_changes_nothing(run: Path, tmp_path: Path) -> 
     assert (copy / "lora" / "pytorch_lora_weights.safetensors").read_bytes() == before
     with pytest.raises(UsageError, match="already finished 2"):
         loop.resume(copy, rounds=1, progress=False, echo=None)
+    extended = loop.resume(copy, rounds=3, progress=False, echo=None)
+    assert extended["finished"] == 3 and [m["round"] for m in extended["metrics"]] == [0, 1, 2]
+    assert validate(tomllib.loads((copy / "run.toml").read_text())).rounds == 3
+    assert (copy / "rounds" / "000" / "samples.jsonl").read_bytes() == (
+        run / "rounds" / "000" / "samples.jsonl"
+    ).read_bytes()
 
 
 def test_nan_reward_stops_the_round_naming_reward_and_sample(tmp_path: Path) -> None:
@@ -259,3 +266,59 @@ def test_out_holding_a_run_or_anything_is_refused(run: Path, tmp_path: Path) -> 
         loop.train(config, tmp_path / "busy", progress=False, echo=None)
     with pytest.raises(UsageError, match="not a FineRewards run"):
         loop.resume(tmp_path / "busy", progress=False, echo=None)
+
+
+LEARN_PROMPTS = [f"prompt number {i}" for i in range(16)]
+LEARN = [
+    "generation.guidance_scale=1.0",
+    "generation.steps=4",
+    "training.steps_per_round=30",
+    "training.batch_size=16",
+    "training.learning_rate=5e-4",
+]
+
+
+def _fresh_red_share(lora: Path | None, out: Path) -> float:
+    """Mean red share of 128 fresh samples (fixed seeds, not the training ones) with a LoRA."""
+    from PIL import Image
+
+    from finerewards.train.config import GenerationConfig
+    from finerewards.train.generate import GenerateRequest, run_generate
+
+    settings = GenerationConfig(steps=4, height=16, width=16, guidance_scale=1.0)
+    request = GenerateRequest(
+        str(tiny_pipeline()), LEARN_PROMPTS, out, lora, 8, 12345, settings, device="cpu", progress=False
+    )
+    rows = run_generate(request)
+    images = [Image.open(out / str(r["image"])) for r in rows]
+    return float(np.mean(RedShare(RedOptions()).score(images, [str(r["prompt"]) for r in rows]).scores))
+
+
+@pytest.mark.slow
+def test_the_loop_learns_what_the_reward_selects(tmp_path: Path) -> None:
+    """Fresh samples get redder round by round when red is rewarded, less red when it is penalised.
+
+    Fine-tuning a tiny random model on any of its own samples also moves it (it learns to
+    denoise at all); the run that keeps the least red samples is the control that tells
+    learning what the reward selects from that drift. Fresh samples use seeds never trained on.
+    """
+    prompts = write_prompts(tmp_path / "p.txt", LEARN_PROMPTS)
+    base = _fresh_red_share(None, tmp_path / "eval-base")
+    curves: dict[str, list[float]] = {}
+    for reward in ("redshare", "redshare-low"):
+        config = tiny_config(prompts, *LEARN, rewards=(reward,), rounds=4, images_per_prompt=8)
+        summary = loop.train(config, tmp_path / reward, progress=False, echo=None)
+        for row in summary["metrics"]:  # what is kept is what the reward prefers
+            gap = row["reward_mean_kept"][reward] - row["reward_mean"][reward]
+            assert gap > 0.05 if reward == "redshare" else gap < -0.05
+        curves[reward] = [
+            _fresh_red_share(
+                tmp_path / reward / "rounds" / f"{r:03d}" / "lora", tmp_path / f"eval-{reward}-{r}"
+            )
+            for r in range(4)
+        ]
+    high, low = curves["redshare"], curves["redshare-low"]
+    print(f"fresh red share: base {base:.4f}; rewarded {high}; penalised {low}")
+    assert high[-1] > base + 0.015 and high[-1] > high[0]
+    assert low[-1] < base - 0.015 and low[-1] < low[0]
+    assert min(h - lo for h, lo in zip(high[1:], low[1:])) > 0

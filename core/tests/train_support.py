@@ -107,8 +107,8 @@ def register_rewards(register: Callable[[RewardSpec], None]) -> None:
 
 TINY = [
     "generation.steps=3",
-    "generation.height=32",
-    "generation.width=32",
+    "generation.height=16",
+    "generation.width=16",
     "training.steps_per_round=4",
     "training.batch_size=4",
     "training.learning_rate=1e-3",
@@ -127,7 +127,7 @@ def tiny_pipeline() -> Path:
 
         folder = Path(tempfile.mkdtemp(prefix="fr-tiny-sd-"))
         atexit.register(shutil.rmtree, folder, True)
-        _PIPELINE.append(build_tiny_pipeline(folder / "sd"))
+        _PIPELINE.append(build_tiny_pipeline(folder / "sd", image_size=16, color_vae=True))
     return _PIPELINE[0]
 
 

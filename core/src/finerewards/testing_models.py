@@ -39,10 +39,11 @@ def build_tiny_pipeline(
     latents), the text encoder has two layers of width 32; a 10-step generation of one image
     takes a few milliseconds on a CPU.
 
-    With `color_vae`, the VAE decoder is set by hand so that a pixel's colour follows the
-    latent channels at that place (channel 0 red, 1 green, 2 blue, after one normalisation):
-    a random VAE decodes every latent to grey noise, which gives a reward on colour almost
-    nothing to learn from, while here "more red" is a direction the UNet can learn.
+    With `color_vae`, the VAE decoder is set by hand so that colour follows the latent
+    channels (0 red, 1 green, 2 blue), each pixel's and, strongly, the image's mean: a random
+    VAE decodes every latent to grey noise, which gives a reward on colour almost nothing to
+    learn from, while here "more red" is a direction the UNet can learn. `prediction_type`
+    is the scheduler's (`epsilon`, `v_prediction` or `sample`).
     """
     import torch
     from diffusers import (
@@ -136,24 +137,29 @@ def _zero(layer: Any) -> None:
         layer.bias.zero_()
 
 
-def _make_color_decoder(vae: Any) -> None:
-    """Turn the decoder into: normalise the latents, then channels 0, 1, 2 -> R, G, B per pixel.
+def _make_color_decoder(vae: Any, global_gain: float = 100.0) -> None:
+    """Turn the decoder into: each pixel's colour follows the image's mean latent channels.
 
-    Residual blocks become identities (their second convolution and the attention output are
-    zeroed), upsampling convolutions and the latent convolutions copy channels through.
+    The attention of the middle block attends uniformly (zero queries and keys), so it adds
+    `global_gain` times the image-wide mean of its normalised input to every position; the
+    residual blocks become identities (second convolution zeroed), upsampling convolutions and
+    the latent convolutions copy channels through, and the output convolution maps channels
+    0, 1, 2 to red, green, blue. An image's colour is then a smooth function of a few global
+    latent statistics, which a UNet can learn to move.
     """
     import torch
     from diffusers.models.attention_processor import Attention
     from diffusers.models.resnet import ResnetBlock2D
     from diffusers.models.upsampling import Upsample2D
 
-    def copy_channels(conv: Any, gain: float = 1.0) -> None:
-        conv.weight.zero_()
-        if conv.bias is not None:
-            conv.bias.zero_()
-        centre = (conv.kernel_size[0] // 2, conv.kernel_size[1] // 2)
-        for c in range(min(conv.in_channels, conv.out_channels)):
-            conv.weight[c, c, centre[0], centre[1]] = gain
+    def copy_channels(layer: Any, gain: float = 1.0) -> None:
+        _zero(layer)
+        weight = layer.weight
+        for c in range(min(weight.shape[0], weight.shape[1])):
+            if weight.dim() == 4:
+                weight[c, c, weight.shape[2] // 2, weight.shape[3] // 2] = gain
+            else:
+                weight[c, c] = gain
 
     with torch.no_grad():
         decoder = vae.decoder
@@ -163,7 +169,10 @@ def _make_color_decoder(vae: Any) -> None:
                     raise ValueError("color_vae needs equal block widths")
                 _zero(module.conv2)
             elif isinstance(module, Attention):
-                _zero(module.to_out[0])
+                _zero(module.to_q)
+                _zero(module.to_k)
+                copy_channels(module.to_v)
+                copy_channels(module.to_out[0], gain=global_gain)
             elif isinstance(module, Upsample2D) and module.conv is not None:
                 copy_channels(module.conv)
         copy_channels(decoder.conv_in)

@@ -124,6 +124,7 @@ def train_round(
 
     unet = pipe.unet
     generator = torch.Generator("cpu").manual_seed(seed)
+    torch.manual_seed(seed)  # LoRA dropout draws from the global stream: make it the round's too
     precision = mixed_precision(settings.mixed_precision, device)
     amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     if amp_dtype is None and unet.dtype != torch.float32:

@@ -76,6 +76,7 @@ class GenerateRequest:
     prompts: list[str]
     out: Path
     lora: Path | None
+    """A LoRA folder, file or run folder (see `lora_weights_file`)."""
     images_per_prompt: int
     seed: int
     settings: GenerationConfig
@@ -114,7 +115,10 @@ def run_generate(request: GenerateRequest) -> list[dict[str, Any]]:
     pipe: Any = load_pipeline(request.model, resolve_dtype(request.dtype, device))
     set_sampler(pipe, request.settings.scheduler, pipe.scheduler.config)
     if request.lora is not None:
-        pipe.load_lora_weights(str(request.lora.parent), weight_name=request.lora.name)
+        from finerewards.train.lora import lora_weights_file
+
+        weights = lora_weights_file(request.lora)
+        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
     pipe.to(device)
     request.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

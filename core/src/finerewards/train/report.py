@@ -80,7 +80,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], rewards: Sequence[str]) -> by
                 draw.line(points, fill=color, width=2)
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-            draw.text((box[2] - 110, box[1] + 6 + 14 * s), f"-- {label}", fill=color)
+            draw.text((box[2] - 120 + 60 * s, top + 4), f"-- {label}", fill=color)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
