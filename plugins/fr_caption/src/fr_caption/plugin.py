@@ -58,7 +58,7 @@ CAPTION = RewardSpec(
         "toy": {
             "captioner": "toy:captioner",
             "text_encoder": "toy:clip",
-            "similarity": "ngram",
+            "similarity": "cosine+ngram",
             "num_beams": 3,
             "max_new_tokens": 24,
         },
