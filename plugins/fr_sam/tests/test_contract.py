@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from finerewards.models import toy_model_names
-from finerewards.testing import RewardContract
+from finerewards.testing import RewardContract, default_inputs
 from finerewards.types import Reward
 from fr_sam.testing import shared_tiny_models
 
@@ -31,8 +31,13 @@ class TestSamContractTiny(RewardContract):
 
 @pytest.mark.skipif(not TOY_MODELS <= set(toy_model_names()), reason="toy:sam/clip/lm not shipped yet")
 class TestSamContractToy(RewardContract):
-    """The toy preset exactly as users get it."""
+    """The toy preset exactly as users get it (4 inputs: the toy SAM's 16 x 16 point grid costs
+    about a second per image on a shared CPU core)."""
 
     reward_name = "sam"
     plugin_module = "fr_sam.plugin"
     preset = "toy"
+
+    def make_inputs(self) -> tuple[list[Any], list[str]]:
+        images, prompts = default_inputs()
+        return images[:4], prompts[:4]
