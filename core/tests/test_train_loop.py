@@ -62,9 +62,11 @@ def _threads_and_rewards() -> Iterator[None]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 2-round run with two rewards; the folder is shared read-only by the tests."""
     root = tmp_path_factory.mktemp("run")
+    RedPlusLength.batches.clear()
     with one_thread(), red_registry():
         config = tiny_config(write_prompts(root / "prompts.txt"), rewards=("redshare", "redlen"))
         loop.train(config, root / "out", progress=False, echo=None)
+    (root / "batches.json").write_text(json.dumps(RedPlusLength.batches))
     return root / "out"
 
 
@@ -104,6 +106,11 @@ def test_samples_score_the_image_against_its_own_prompt(run: Path) -> None:
             best = max(group, key=lambda r: r["aggregate"])
             assert best["selected"] and best["best"]
             assert set(best["normalized"]) == {"redshare", "redlen"}
+
+
+def test_each_round_is_scored_in_batches(run: Path) -> None:
+    # redlen's spec asks for batches of 5: 12 images a round are 5 + 5 + 2, never one by one.
+    assert json.loads((run.parent / "batches.json").read_text()) == [5, 5, 2, 5, 5, 2]
 
 
 def test_metrics_match_the_samples(run: Path) -> None:

@@ -48,7 +48,11 @@ class RedShare:
 class RedPlusLength(RedShare):
     """Depends on the image and on its prompt: catches scores computed against the wrong prompt."""
 
+    batches: list[int] = []
+    """Sizes of the batches scored in this process."""
+
     def score(self, images: Sequence[Any], prompts: Sequence[str]) -> RewardOutput:
+        RedPlusLength.batches.append(len(images))
         red = RedShare.score(self, images, prompts).scores
         return RewardOutput([r + len(p) for r, p in zip(red, prompts)])
 
