@@ -161,7 +161,7 @@ def test_asking_for_a_broken_plugins_reward_names_it(site: Path, tmp_path: Path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: reward 'flaky' comes from plugin 'flaky' (fr-flaky 1.2.3)")
     assert "Traceback" not in result.stderr
-    unknown = run_fr("score", "--reward", "sam", "--prompt", "x", "a.png", path=site)
+    unknown = run_fr("score", "--reward", "nosuchreward", "--prompt", "x", "a.png", path=site)
     assert "broken plugins: plugin 'broken' (fr-broken 1.2.3): import failed" in unknown.stderr
 
 
