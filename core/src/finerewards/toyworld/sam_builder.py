@@ -27,9 +27,11 @@ def default_settings() -> dict[str, Any]:
     """Constructor arguments of the toy SAM: a 64 x 64 input, 4-px patches (16 x 16 grid).
 
     The grid matches the library's 4x mask upscaling, so the decoder's low-res masks are
-    already full resolution (64 x 64) and no detail is lost to interpolation.
+    already full resolution (64 x 64) and no detail is lost to interpolation. The decoder
+    width is 96 because the library's upscaled per-pixel features have width / 8 channels:
+    with 8 (width 64) pixels at other objects' edges leaked into masks.
     """
-    embed, prompt_dim, img, patch = 96, 64, 64, 4
+    embed, prompt_dim, img, patch = 96, 96, 64, 4
     grid = img // patch
     return {
         "image_encoder": {
@@ -63,14 +65,14 @@ def default_settings() -> dict[str, Any]:
                 "depth": 2,
                 "embedding_dim": prompt_dim,
                 "num_heads": 4,
-                "mlp_dim": 256,
+                "mlp_dim": 4 * prompt_dim,
                 "activation": "ReLU",
                 "attention_downsample_rate": 2,
             },
             "num_multimask_outputs": 3,
             "activation": "GELU",
             "iou_head_depth": 3,
-            "iou_head_hidden_dim": 64,
+            "iou_head_hidden_dim": prompt_dim,
         },
         "pixel_mean": [123.675, 116.28, 103.53],
         "pixel_std": [58.395, 57.12, 57.375],

@@ -18,6 +18,8 @@ from finerewards.models import toy_models_dir
 
 TRAINERS: dict[str, str] = {
     "sd": "finerewards.toyworld.train_sd:train",
+    "sam": "finerewards.toyworld.train_sam:train",
+    "lm": "finerewards.toyworld.train_lm:train",
 }
 
 
