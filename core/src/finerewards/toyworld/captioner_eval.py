@@ -80,7 +80,7 @@ def evaluate(
     texts = generate_captions(model, processor, [render_scene(s) for _, s in tagged])
     right: dict[str, list[bool]] = {}
     exact: list[bool] = []
-    errors = []
+    errors: list[dict[str, str]] = []
     for (tag, scene), text in zip(tagged, texts, strict=True):
         ok = caption_correct(text, scene)
         right.setdefault(tag, []).append(ok)

@@ -59,10 +59,11 @@ def render(
     """Render ground-truth images for prompts and write a manifest (image, prompt, seed)."""
     from finerewards.fsutil import atomic_save_image
     from finerewards.manifest import write_manifest
-    from finerewards.toyworld.prompts import load_prompt_source, parse
+    from finerewards.prompts import load_prompts
+    from finerewards.toyworld.prompts import parse
     from finerewards.toyworld.render import render as render_prompt
 
-    texts = load_prompt_source(prompts)
+    texts = load_prompts(prompts)
     for number, text in enumerate(texts, 1):
         try:
             parse(text)

@@ -182,34 +182,6 @@ def load_prompt_set(name: str) -> list[str]:
     return [prompt for prompt, _ in load_prompt_rows(name)]
 
 
-def load_prompt_source(source: str) -> list[str]:
-    """Prompts from `toy:train`, `toy:test` or a text file (one per line, blank lines skipped).
-
-    Defers to the project's general `finerewards.prompts.load_prompts` when it exists.
-    """
-    from finerewards.errors import UsageError
-
-    try:
-        from finerewards.prompts import load_prompts  # type: ignore[import-not-found]
-    except ImportError:
-        load_prompts = None
-    if load_prompts is not None:
-        return list(load_prompts(source))
-    if source.startswith("toy:"):
-        try:
-            return load_prompt_set(source)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    try:
-        text = Path(source).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read prompts from {source}: {exc}") from None
-    prompts = [line.strip() for line in text.splitlines() if line.strip()]
-    if not prompts:
-        raise UsageError(f"no prompts in {source}")
-    return prompts
-
-
 def write_prompt_sets(folder: Path = DATA_DIR) -> list[Path]:
     """Write the sets as JSON lines {"prompt", "category"} (atomically)."""
     from finerewards.fsutil import atomic_write_jsonl

@@ -27,11 +27,9 @@ def default_settings() -> dict[str, Any]:
     """Constructor arguments of the toy SAM: a 64 x 64 input, 4-px patches (16 x 16 grid).
 
     The grid matches the library's 4x mask upscaling, so the decoder's low-res masks are
-    already full resolution (64 x 64) and no detail is lost to interpolation. The decoder
-    width is 96 because the library's upscaled per-pixel features have width / 8 channels:
-    with 8 (width 64) pixels at other objects' edges leaked into masks.
+    already full resolution (64 x 64) and no detail is lost to interpolation.
     """
-    embed, prompt_dim, img, patch = 96, 96, 64, 4
+    embed, prompt_dim, img, patch = 96, 64, 64, 4
     grid = img // patch
     return {
         "image_encoder": {

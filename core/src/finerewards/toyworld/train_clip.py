@@ -120,7 +120,7 @@ def descriptions(scene: Scene, rng: random.Random) -> list[str]:
     if len(groups) > 2:
         rng.shuffle(groups)
         counts = {g: sum((o.color, o.shape) == g for o in scene) for g in groups}
-        texts.append(" and ".join(group_phrase(counts[g], *g) for g in groups))
+        texts.append(" and ".join(group_phrase(counts[g], str(g[0]), g[1]) for g in groups))
     return [t for t in dict.fromkeys(texts) if t not in held_out_texts()]
 
 

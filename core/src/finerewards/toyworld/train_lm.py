@@ -363,6 +363,8 @@ def evaluate(folder: str | Path = MODEL_DIR, prompts: Sequence[str] | None = Non
     for answer in (1, 2, 3):
         sel = truth == answer
         figures[f"expected_ok_rule{answer}"] = float(ok[sel].mean()) if sel.any() else None
+    figures["min_expected_rule3"] = float(expected[truth == 3].min())
+    figures["max_expected_rule1"] = float(expected[truth == 1].max())
     return figures
 
 

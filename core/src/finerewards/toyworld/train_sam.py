@@ -24,6 +24,7 @@ import platform
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,9 @@ class TrainSettings:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: int = 100
+    polish_steps: int = 300
+    """Second phase, fresh AdamW at `polish_lr`: SAM's loss plus the two terms below."""
+    polish_lr: float = 3e-4
     all_outputs_weight: float = 0.5
     hard_pixels: int = 8
     seed: int = SEED
@@ -105,7 +109,7 @@ def degrade(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> n
     for mask in masks:
         out[mask] += rng.normal(0.0, 18.0, size=3)
     if rng.random() < 0.4:
-        out = _smudge(out, masks.any(0), rng)
+        out = _smudge(out, np.asarray(masks.any(0)), rng)
     out = out * rng.uniform(0.9, 1.05) + rng.uniform(-10.0, 10.0)
     sigma = rng.uniform(0.0, 1.0)
     if sigma > 0.3:
@@ -132,7 +136,9 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return sum(w * rows[i : i + SIZE] for i, w in enumerate(taps))
 
 
-def sample_image(rng: random.Random, nprng: np.random.Generator, augment_share: float):
+def sample_image(
+    rng: random.Random, nprng: np.random.Generator, augment_share: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(image uint8 HxWx3, object masks) of one random scene, degraded with `augment_share`."""
     objects = random_scene(rng)
     masks = object_masks(objects)
@@ -142,10 +148,12 @@ def sample_image(rng: random.Random, nprng: np.random.Generator, augment_share: 
     return image, masks
 
 
-def sample_points(masks: np.ndarray, count: int, background_share: float, rng: np.random.Generator):
+def sample_points(
+    masks: np.ndarray, count: int, background_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """`count` (x, y) prompts and their target masks: a random pixel of an object or of the
     background, jittered within the pixel."""
-    background = ~masks.any(0)
+    background = np.asarray(~masks.any(0))
     targets = np.concatenate([masks, background[None]], 0)
     points = np.zeros((count, 2), dtype=np.float32)
     chosen = np.zeros((count, SIZE, SIZE), dtype=bool)
@@ -227,25 +235,25 @@ def batch_loss(
     images: torch.Tensor,
     points: torch.Tensor,
     targets: torch.Tensor,
-    cfg: TrainSettings | None = None,
+    all_outputs_weight: float = 0.0,
+    hard_pixels: int = 0,
 ) -> torch.Tensor:
     """Loss of a batch: images (B, 3, H, W) 0..255, points (B, K, 2), targets (B, K, H, W).
 
     Mask loss: the single output (token 0) + the best of the three multimask outputs (SAM's
     rule) + `all_outputs_weight` x their mean: a toy-world point is never ambiguous (flat
-    objects, no parts), and an untrained output drifts into a near-copy of the object that the
-    generator keeps as a spurious mask. IoU head: MSE to every output's real IoU.
+    objects, no parts), and an output left untrained drifts into a near-copy of the object
+    that the generator keeps as a spurious mask. IoU head: MSE to every output's real IoU.
     """
     import torch.nn.functional as F
 
-    cfg = cfg or TrainSettings()
     embeddings = sam.image_encoder(sam.preprocess(images))
     k = points.shape[1]
     logits, iou_pred = decode(sam, embeddings.repeat_interleave(k, 0), points.flatten(0, 1))
     flat_targets = targets.flatten(0, 1)
-    losses = mask_losses(logits, flat_targets, cfg.hard_pixels)
+    losses = mask_losses(logits, flat_targets, hard_pixels)
     multi = losses[:, 1:]
-    mask_loss = losses[:, 0] + multi.min(dim=1).values + cfg.all_outputs_weight * multi.mean(dim=1)
+    mask_loss = losses[:, 0] + multi.min(dim=1).values + all_outputs_weight * multi.mean(dim=1)
     iou = real_iou(logits.detach(), flat_targets)
     return mask_loss.mean() + F.mse_loss(iou_pred, iou)
 
@@ -275,30 +283,42 @@ def train(
         from safetensors.torch import load_file
 
         sam.load_state_dict(load_file(str(Path(init_from) / "model.safetensors")))
-    opt = torch.optim.AdamW(sam.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg.warmup, cfg.steps))
+    phases = [  # (steps, lr, warmup, all-outputs weight, hard pixels)
+        (cfg.steps, cfg.lr, cfg.warmup, 0.0, 0),
+        (cfg.polish_steps, cfg.polish_lr, min(10, cfg.polish_steps), cfg.all_outputs_weight, cfg.hard_pixels),
+    ]
     start, cpu_start = time.time(), time.process_time()
-    for step in range(1, cfg.steps + 1):
-        images, points, targets = [], [], []
-        for _ in range(cfg.batch_images):
-            image, masks = sample_image(rng, nprng, cfg.augment_share)
-            pts, tgt = sample_points(masks, cfg.points_per_image, cfg.background_share, nprng)
-            images.append(image)
-            points.append(pts)
-            targets.append(tgt)
-        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-        loss = batch_loss(
-            sam, batch, torch.from_numpy(np.stack(points)), torch.from_numpy(np.stack(targets)), cfg
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % log_every == 0 or step == 1:
-            print(f"step {step} loss {loss.item():.4f} {time.time() - start:.0f}s", flush=True)
-        if save_every and step % save_every == 0 and step < cfg.steps:
-            save_sam(sam, {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir / f"step{step}")
+    step = 0
+    for steps, lr, warmup, all_outputs, hard in phases:
+        opt = torch.optim.AdamW(sam.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(_lr_factor, warmup=warmup, total=steps))
+        for _ in range(steps):
+            step += 1
+            images, points, targets = [], [], []
+            for _ in range(cfg.batch_images):
+                image, masks = sample_image(rng, nprng, cfg.augment_share)
+                pts, tgt = sample_points(masks, cfg.points_per_image, cfg.background_share, nprng)
+                images.append(image)
+                points.append(pts)
+                targets.append(tgt)
+            batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+            loss = batch_loss(
+                sam,
+                batch,
+                torch.from_numpy(np.stack(points)),
+                torch.from_numpy(np.stack(targets)),
+                all_outputs,
+                hard,
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            if step % log_every == 0 or step == 1:
+                print(f"step {step} loss {loss.item():.4f} {time.time() - start:.0f}s", flush=True)
+            if save_every and step % save_every == 0:
+                save_sam(sam, {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir / f"step{step}")
     seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     save_sam(sam.eval(), {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir)
     _write_info(out_dir, cfg, seconds, cpu_seconds)
@@ -306,6 +326,7 @@ def train(
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 0 over the phase."""
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, total - warmup)))
@@ -319,7 +340,7 @@ def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: 
         "class": "Sam",
         "description": (
             "Tiny Segment Anything (ViT 96x4 on 64x64 inputs, 4-px patches; two-way transformer "
-            "96x2) trained on toy-world renders: an object point returns the object, a background "
+            "64x2) trained on toy-world renders: an object point returns the object, a background "
             "point the whole background. Load with finerewards.toyworld.sam_builder.load_sam."
         ),
         "files": {"settings": "sam_builder.json", "weights": "model.safetensors"},
@@ -359,7 +380,7 @@ def match_masks(pred: list[np.ndarray], objects: np.ndarray) -> dict[str, int]:
     """
     fg = [m for m in pred if m.mean() < BACKGROUND_MIN_FRACTION]
     bg = [m for m in pred if m.mean() >= BACKGROUND_MIN_FRACTION]
-    background = ~objects.any(0)
+    background = np.asarray(~objects.any(0))
     ious = np.array([[_iou(m, o) for o in objects] for m in fg]).reshape(len(fg), len(objects))
     found = int((ious.max(0) >= 0.8).sum()) if len(fg) else 0
     spurious, taken = 0, set()
@@ -381,7 +402,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max(1, (a | b).sum()))
 
 
-def evaluate(folder: str | Path = MODEL_DIR, images: int = 200, seed: int = 1000, degraded: bool = False):
+def evaluate(
+    folder: str | Path = MODEL_DIR, images: int = 200, seed: int = 1000, degraded: bool = False
+) -> dict[str, Any]:
     """Figures of the automatic mask generator (shipped settings, masks >= MIN_AREA px) on
     held-out renders: object recall at IoU >= 0.8, spurious masks per image, background share."""
     from finerewards.toyworld.sam_builder import mask_generator

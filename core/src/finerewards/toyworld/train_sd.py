@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -120,7 +120,8 @@ def build_tokenizer() -> Any:
     from transformers import CLIPTokenizer
 
     vocab, merges = tokenizer_files()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_TOKENS)
+    # transformers' hint says list[str]; its tokenizers backend wants (left, right) pairs
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=cast(Any, merges), model_max_length=MAX_TOKENS)
     for word in grammar_words():
         ids = tokenizer(word, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
@@ -237,7 +238,8 @@ def thumbnail_loss(latent_mean: torch.Tensor, images: torch.Tensor) -> torch.Ten
     """
     import torch.nn.functional as F
 
-    thumb = F.adaptive_avg_pool2d(images, latent_mean.shape[-2:]) - 1.0
+    height, width = latent_mean.shape[-2:]
+    thumb = F.adaptive_avg_pool2d(images, (int(height), int(width))) - 1.0
     return F.mse_loss(latent_mean[:, :3], thumb)
 
 

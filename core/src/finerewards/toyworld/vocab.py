@@ -8,7 +8,7 @@ tokenizes); the captioner's BERT tokenizer is a plain WordPiece vocab.txt.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from finerewards.toyworld.world import COLORS, NUMBERS, RELATIONS, SHAPES
 
@@ -54,7 +54,8 @@ def build_clip_tokenizer(max_length: int = 32) -> CLIPTokenizer:
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     for char in sorted(alphabet):  # every byte also word-final, as in CLIP's vocabulary
         vocab.setdefault(char + "</w>", len(vocab))
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+    # transformers' hint says list[str]; its tokenizers backend wants (left, right) pairs
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=cast(Any, merges), model_max_length=max_length)
     for word in words:
         ids = tokenizer(word, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
