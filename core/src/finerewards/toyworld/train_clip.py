@@ -73,11 +73,13 @@ class TrainSettings:
     variants: int = 3
     crops: int = 48
     prompt_share: float = 0.6
-    relation_share: float = 0.5
-    geometry_weight: float = 1.0
-    """Weight of the training-only geometry losses (`trainkit.geometry_loss`, `summary_loss`)."""
-    """Share of non-prompt two-object scenes that get their mirror image as a near miss."""
     """Share of scenes drawn from a toy:train prompt (the rest: random 1-4 object scenes)."""
+    relation_share: float = 0.0
+    """Share of non-prompt two-object scenes that get their mirror image as a near miss
+    (an experiment; the shipped model uses 0)."""
+    geometry_weight: float = 0.0
+    """Weight of the training-only geometry losses (`trainkit.geometry_loss`, `summary_loss`);
+    an experiment, the shipped model uses 0."""
     degrade_share: float = 0.3
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -88,8 +90,9 @@ class TrainSettings:
     text_width: int = 128
     text_layers: int = 3
     projection: int = 128
-    sincos_positions: bool = True
-    """Start the ViT's patch positions at 2-D sine-cosine codes (`trainkit.init_patch_positions`)."""
+    sincos_positions: bool = False
+    """Start the ViT's patch positions at 2-D sine-cosine codes (`trainkit.init_patch_positions`);
+    an experiment, the shipped model starts from the library's random init."""
     seed: int = SEED
 
 

@@ -20,6 +20,8 @@ TRAINERS: dict[str, str] = {
     "sd": "finerewards.toyworld.train_sd:train",
     "sam": "finerewards.toyworld.train_sam:train",
     "lm": "finerewards.toyworld.train_lm:train",
+    "clip": "finerewards.toyworld.train_clip:train",
+    "captioner": "finerewards.toyworld.train_captioner:train",
 }
 
 
