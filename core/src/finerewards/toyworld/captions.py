@@ -157,3 +157,14 @@ def caption_correct(text: str, objects: Sequence[SceneItem]) -> bool:
         return False
     needs_relation = _RELATION_SPLIT.search(caption(objects)) is not None
     return req.relation is not None or not needs_relation
+
+
+def objects_correct(text: str, objects: Sequence[SceneItem]) -> bool:
+    """The objects half of `caption_correct`: `text` names exactly the objects present (counts,
+    colours, shapes), whatever relation it states."""
+    try:
+        req = parse_text(text)
+    except ValueError:
+        return False
+    return matches(Requirements(req.prompt, req.category, req.objects), objects)
+

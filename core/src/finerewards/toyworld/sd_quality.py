@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 
-def load_pipeline(model: str) -> Any:
-    """The pipeline through the real loading path (offline)."""
+def load_pipeline(model: str, lora: str | Path | None = None) -> Any:
+    """The pipeline through the real loading path (offline), with a trained LoRA when given
+    (a run folder, a LoRA folder or its safetensors file, as `fr generate --lora` takes)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from diffusers import StableDiffusionPipeline
 
@@ -25,6 +26,11 @@ def load_pipeline(model: str) -> Any:
 
     pipe = StableDiffusionPipeline.from_pretrained(resolve_model(model))
     pipe.set_progress_bar_config(disable=True)
+    if lora is not None:
+        from finerewards.train.lora import lora_weights_file
+
+        weights = lora_weights_file(lora)
+        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
     return pipe
 
 

@@ -11,7 +11,7 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from finerewards.fsutil import atomic_write_text
@@ -35,19 +35,27 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 def plot_curves(metrics: Sequence[dict[str, Any]], rewards: Sequence[str]) -> bytes:
     """A PNG with one panel per reward: mean of all candidates and of kept ones, by round."""
-    from PIL import Image, ImageDraw
-
-    width, panel, margin = 560, 200, 48
-    image = Image.new("RGB", (width, max(1, len(rewards)) * panel + 10), "white")
-    draw = ImageDraw.Draw(image)
-    rounds = [int(row["round"]) for row in metrics]
-    for p, name in enumerate(rewards):
-        top = p * panel + 10
-        box = (margin + 10, top + 20, width - 20, top + panel - 30)
-        series = {
+    panels = {
+        f"{name}: mean reward by round": {
             "all": [row["reward_mean"][name] for row in metrics],
             "kept": [row["reward_mean_kept"][name] for row in metrics],
         }
+        for name in rewards
+    }
+    return plot_panels(panels, [int(row["round"]) for row in metrics])
+
+
+def plot_panels(panels: Mapping[str, Mapping[str, Sequence[float | None]]], rounds: Sequence[int]) -> bytes:
+    """A PNG with one panel per title, each a few named series of values by round (PIL only:
+    the report needs no plotting library)."""
+    from PIL import Image, ImageDraw
+
+    width, panel, margin = 560, 200, 48
+    image = Image.new("RGB", (width, max(1, len(panels)) * panel + 10), "white")
+    draw = ImageDraw.Draw(image)
+    for p, (title, series) in enumerate(panels.items()):
+        top = p * panel + 10
+        box = (margin + 10, top + 20, width - 20, top + panel - 30)
         values = [v for s in series.values() for v in s if v is not None]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
         if high - low < 1e-9:
@@ -64,7 +72,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], rewards: Sequence[str]) -> by
             return left + (r - x0) / width_ * (right - left), lower - (v - y0) / (y1 - y0) * (lower - upper)
 
         draw.rectangle(box, outline=(120, 120, 120))
-        draw.text((box[0], top + 4), f"{name}: mean reward by round", fill=(0, 0, 0))
+        draw.text((box[0], top + 4), title, fill=(0, 0, 0))
         for tick in _ticks(low, high):
             _, y = xy(first, tick)
             draw.line([(box[0] - 4, y), (box[0], y)], fill=(120, 120, 120))
@@ -80,7 +88,8 @@ def plot_curves(metrics: Sequence[dict[str, Any]], rewards: Sequence[str]) -> by
                 draw.line(points, fill=color, width=2)
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-            draw.text((box[2] - 120 + 60 * s, top + 4), f"-- {label}", fill=color)
+            legend = f"-- {label}"  # stacked in the panel's top-right corner
+            draw.text((box[2] - 6 * len(legend) - 6, box[1] + 4 + 12 * s), legend, fill=color)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

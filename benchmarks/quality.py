@@ -1,0 +1,339 @@
+"""The paper's table on the toy world: RAFT fine-tuning of `toy:sd` with each reward, and with
+rewards combined, against the base model, measured exactly by the oracle on `toy:test`.
+
+`nox -s bench-quality` (or `python benchmarks/quality.py`) trains every row with `fr train`
+(the toy preset: the same compute budget for every row) for each seed, samples `toy:test`
+with the same evaluation seeds for every model, and writes
+
+- benchmarks/results/quality.json: every run's figures (per category, per round);
+- docs/benchmarks.md, section `quality`: the table (mean and spread over seeds), the accuracy
+  curve against rounds and a grid of samples before and after (docs/img/).
+
+Columns: oracle accuracy per category and overall; the caption reward's similarity; the CLIP
+score (`clip`, toy preset); and a toy FID: the Frechet distance between `toy:clip` image-tower
+embeddings of the samples and of ground-truth renders of the same prompts (a model that buys
+alignment with image quality shows up here).
+
+`--quick` (one seed, the main rows, one image per prompt) is a smoke run of the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from mdsections import machine, write_section  # noqa: E402
+
+RESULTS = HERE / "results" / "quality.json"
+IMAGES = HERE.parent / "docs" / "img"
+EVAL_SEED = 100_000
+"""Image i of an evaluation uses seed EVAL_SEED + i, for every model (paired comparison)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    rewards: tuple[str, ...] = ()
+    aggregate: str = "rank-sum"
+    main: bool = False
+    """Main rows get the accuracy-against-rounds curve."""
+    extra: tuple[str, ...] = ()
+    """More `fr train` arguments for this row."""
+
+
+ROWS: tuple[Row, ...] = (
+    Row("base toy:sd"),
+    Row("clip", ("clip",)),
+    Row("blip-itm", ("blip-itm",)),
+    Row("caption", ("caption",), main=True),
+    Row("sam", ("sam",), main=True),
+    Row("caption + sam (rank-sum)", ("caption", "sam"), main=True),
+    Row("caption + sam + clip (rank-sum)", ("caption", "sam", "clip")),
+    Row("caption + sam (weighted-sum)", ("caption", "sam"), "weighted-sum"),
+    Row("oracle (upper bound)", ("oracle",), main=True),
+)
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def frechet_distance(a: Any, b: Any) -> float:
+    """Frechet distance between Gaussians fitted to two sets of feature rows."""
+    import numpy as np
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = np.real(root)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+class Evaluator:
+    """Samples `toy:test` with one model and measures it; reference features computed once."""
+
+    def __init__(self, per_prompt: int, settings: dict[str, Any]) -> None:
+        from finerewards.scoring import Scorer
+        from finerewards.toyworld import clip_eval
+        from finerewards.toyworld.prompts import load_prompt_set
+        from finerewards.toyworld.render import render
+
+        self.prompts = [p for p in load_prompt_set("test") for _ in range(per_prompt)]
+        self.seeds = [EVAL_SEED + i for i in range(len(self.prompts))]
+        self.settings = settings
+        self.clip = clip_eval.load(_toy_path("toy:clip"))
+        truth = [render(p, seed=s) for p, s in zip(self.prompts, self.seeds)]
+        self.truth_features = clip_eval.embed_images(*self.clip, truth)
+        self.scorer = Scorer(["caption", "clip"], progress=False, device="cpu", keep_loaded=True)
+
+    def sample(self, lora: Path | None) -> list[Any]:
+        from finerewards.toyworld import sd_quality
+        from finerewards.train.pipeline import set_sampler
+
+        pipe = sd_quality.load_pipeline("toy:sd", lora)
+        set_sampler(pipe, self.settings["scheduler"], pipe.scheduler.config)
+        return sd_quality.sample(
+            pipe, self.prompts, self.seeds, self.settings["steps"], self.settings["guidance_scale"]
+        )
+
+    def accuracy(self, lora: Path | None) -> dict[str, float]:
+        from finerewards.toyworld.oracle import evaluate
+
+        return evaluate(zip(self.prompts, self.sample(lora)))["accuracy"]
+
+    def measure(self, lora: Path | None) -> tuple[dict[str, Any], list[Any]]:
+        from PIL import Image
+
+        from finerewards.toyworld import clip_eval
+        from finerewards.toyworld.oracle import evaluate
+
+        arrays = self.sample(lora)
+        images = [Image.fromarray(a) for a in arrays]
+        scores = self.scorer.score(images, self.prompts)
+        features = clip_eval.embed_images(*self.clip, images)
+        figures = {
+            "accuracy": evaluate(zip(self.prompts, arrays))["accuracy"],
+            "caption": statistics.fmean(scores["caption"].scores),
+            "clip": statistics.fmean(scores["clip"].scores),
+            "fid": frechet_distance(features, self.truth_features),
+        }
+        return figures, arrays
+
+
+def _toy_path(ref: str) -> str:
+    from finerewards.models import resolve_model
+
+    return str(resolve_model(ref))
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def train(row: Row, seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
+    """`fr train` for one row and seed (toy preset); its JSON summary plus the wall time."""
+    argv = [sys.executable, "-m", "finerewards", "train", "--seed", str(seed), "--out", str(out)]
+    for name in row.rewards:
+        argv += ["--reward", name]
+    argv += ["--aggregate", row.aggregate, "--quiet", "--json", *row.extra, *extra]
+    started = time.time()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    summary = json.loads(done.stdout)
+    summary["wall_seconds"] = round(time.time() - started, 1)
+    return summary
+
+
+def round_loras(run: Path) -> list[Path]:
+    return sorted(p / "lora" for p in (run / "rounds").iterdir() if (p / "lora").is_dir())
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {statistics.stdev(values):.3f}"
+
+
+def table(results: dict[str, Any]) -> str:
+    from finerewards.toyworld.world import CATEGORIES
+
+    cols = [*CATEGORIES, "overall"]
+    head = "| row | " + " | ".join(cols) + " | caption sim. | CLIP score | toy FID | train min |"
+    lines = [head, "|" + "---|" * (len(cols) + 5)]
+    for label, runs in results["rows"].items():
+        ok = [r for r in runs if "figures" in r]
+        if not ok:
+            reason = runs[0].get("error", "not run") if runs else "not run"
+            lines.append(f"| {label} | " + " | ".join("–" for _ in cols) + f" | – | – | – | {reason} |")
+            continue
+        acc = [spread([r["figures"]["accuracy"][c] for r in ok]) for c in cols]
+        minutes = [r["train"]["wall_seconds"] / 60 for r in ok if "wall_seconds" in r.get("train", {})]
+        cells = [
+            *acc,
+            spread([r["figures"]["caption"] for r in ok]),
+            spread([r["figures"]["clip"] for r in ok]),
+            spread([r["figures"]["fid"] for r in ok]),
+            f"{statistics.fmean(minutes):.1f}" if minutes else "–",
+        ]
+        lines.append(f"| {label} (n={len(ok)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curves_plot(results: dict[str, Any], path: Path) -> bool:
+    """Accuracy against rounds for the main rows (seed 0), drawn like the training report's curves."""
+    from finerewards.train.report import plot_panels
+
+    curves = {label: c for label, c in results.get("curves", {}).items() if c}
+    if not curves:
+        return False
+    rounds = list(range(max(len(c) for c in curves.values())))
+    padded = {label: [*c, *[None] * (len(rounds) - len(c))] for label, c in curves.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(plot_panels({"oracle accuracy on toy:test by round (0: base toy:sd)": padded}, rounds))
+    return True
+
+
+def sample_grid(rows: list[tuple[str, list[Any]]], path: Path, count: int) -> None:
+    """One strip of samples per model, the same prompts and seeds in every strip."""
+    import numpy as np
+    from PIL import Image
+
+    strips = [np.concatenate(list(images[:count]), axis=1) for _, images in rows]
+    Image.fromarray(np.concatenate(strips, axis=0)).save(path)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--per-prompt", type=int, default=2, help="evaluation images per toy:test prompt")
+    parser.add_argument("--rows", default="", help="comma-separated row labels or reward names (default all)")
+    parser.add_argument("--quick", action="store_true", help="one seed, main rows, one image per prompt")
+    parser.add_argument("--set", action="append", default=[], help="passed to every fr train as --set")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.quick:
+        args.seeds, args.per_prompt = 1, 1
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from finerewards.train.config import PRESETS
+
+    wanted = set(args.rows.split(",")) if args.rows else set()
+    rows = [
+        r for r in ROWS if not wanted or r.label in wanted or "+".join(r.rewards) in wanted or not r.rewards
+    ]
+    if args.quick and not args.rows:
+        rows = [r for r in ROWS if r.main or not r.rewards]
+    settings = dict(PRESETS["toy"]["generation"])
+    extra = [x for item in args.set for x in ("--set", item)]
+    started = time.time()
+    evaluator = Evaluator(args.per_prompt, settings)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {
+            "seeds": args.seeds,
+            "per_prompt": args.per_prompt,
+            "set": args.set,
+            "toy_preset": PRESETS["toy"],
+        },
+        "rows": {},
+        "curves": {},
+    }
+    grid: list[tuple[str, list[Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="fr-quality-") as tmp:
+        for row in rows:
+            runs: list[dict[str, Any]] = []
+            for seed in range(args.seeds if row.rewards else 1):
+                if not row.rewards:
+                    figures, images = evaluator.measure(None)
+                    runs.append({"seed": None, "figures": figures})
+                    grid.append(("base", images))
+                    print(f"{row.label}: {figures['accuracy']['overall']:.3f}", flush=True)
+                    continue
+                out = Path(tmp) / f"{'+'.join(row.rewards)}-{row.aggregate}-{seed}"
+                summary = train(row, seed, out, extra)
+                if "error" in summary:
+                    runs.append({"seed": seed, "error": summary["error"]})
+                    print(f"{row.label} seed {seed}: {summary['error']}", flush=True)
+                    break  # the same error would repeat for every seed
+                figures, images = evaluator.measure(out / "lora")
+                runs.append({"seed": seed, "figures": figures, "train": summary})
+                print(f"{row.label} seed {seed}: {figures['accuracy']['overall']:.3f}", flush=True)
+                if seed == 0:
+                    grid.append((row.label, images))
+                    if row.main:
+                        base = results["rows"][ROWS[0].label][0]["figures"]["accuracy"]["overall"]
+                        results["curves"][row.label] = [base] + [
+                            evaluator.accuracy(lora)["overall"] for lora in round_loras(out)
+                        ]
+            results["rows"][row.label] = runs
+            _save(results)
+    results["seconds"] = round(time.time() - started, 1)
+    _save(results)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    sample_grid(grid, IMAGES / "quality_samples.png", count=16)
+    has_plot = curves_plot(results, IMAGES / "quality_curves.png")
+    write_section("quality", markdown(results, rows, has_plot))
+
+
+def _save(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(RESULTS)
+
+
+def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
+    s = results["settings"]
+    preset = s["toy_preset"]
+    lines = [
+        "## Quality: the paper's table on the toy world",
+        "",
+        f"`python benchmarks/quality.py{' --quick' if s['seeds'] == 1 and s['per_prompt'] == 1 else ''}` "
+        f"on {results['machine']}; {results['seconds'] / 60:.0f} min in all. Every row is `fr train` with "
+        f"the toy preset (the same budget: {preset['rounds']} rounds, {preset['prompts_per_round']} "
+        f"prompts a round, K = {preset['images_per_prompt']}, {preset['training']['steps_per_round']} "
+        f"LoRA steps a round{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
+        f"seeds 0..{s['seeds'] - 1}; evaluation: every `toy:test` prompt x {s['per_prompt']} "
+        "images, the same seeds for every model. Mean ± standard deviation over seeds.",
+        "",
+        table(results),
+        "",
+        "Rows not available in the toy world say why. Raw figures: `benchmarks/results/quality.json`.",
+    ]
+    if has_plot:
+        lines += ["", "![accuracy against rounds](img/quality_curves.png)"]
+    lines += [
+        "",
+        "Samples (the first 16 evaluation images; one strip per row in table order, seed 0):",
+        "",
+        "![samples before and after](img/quality_samples.png)",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
