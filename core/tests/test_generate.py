@@ -168,3 +168,27 @@ def test_cli_errors_are_one_line(tmp_path: Path, generated: dict[str, Path]) -> 
         result = fr("generate", "--model", str(tiny_pipeline()), "--prompts", str(prompts), *args)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+
+
+def test_batching_across_prompts_gives_each_image_its_own_pixels() -> None:
+    """Images of several prompts in one pipeline call equal the one-prompt-per-call images."""
+    from finerewards.train.config import GenerationConfig
+    from finerewards.train.generate import generate_images
+    from finerewards.train.pipeline import load_pipeline
+
+    with one_thread():
+        pipe = load_pipeline(str(tiny_pipeline()))
+        pipe.set_progress_bar_config(disable=True)
+        prompts, seeds = ["a red circle", "two blue squares", "a triangle"], [5, 6, 7]
+        alone = [
+            generate_images(pipe, p, [s], GenerationConfig(steps=3, height=16, width=16))[0]
+            for p, s in zip(prompts, seeds)
+        ]
+        mixed = generate_images(
+            pipe, prompts, seeds, GenerationConfig(steps=3, height=16, width=16, batch_size=3)
+        )
+    for a, b in zip(alone, mixed):
+        assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+    assert np.asarray(mixed[0]).tolist() != np.asarray(mixed[1]).tolist()
+    with pytest.raises(ValueError, match="one prompt per seed"):
+        generate_images(pipe, prompts, seeds[:2], GenerationConfig(steps=3, height=16, width=16))

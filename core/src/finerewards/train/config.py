@@ -51,7 +51,10 @@ class GenerationConfig(_Section):
     negative_prompt: str = ""
     eta: float = Field(default=0.0, ge=0.0, le=1.0, description="DDIM eta (0: deterministic sampler)")
     batch_size: int = Field(
-        default=0, ge=0, le=4096, description="images per forward pass within one prompt; 0: all K"
+        default=0,
+        ge=0,
+        le=4096,
+        description="images per pipeline call, prompts mixed; 0: one prompt's K images per call",
     )
 
 
@@ -130,7 +133,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rounds": 3,
         "prompts_per_round": 64,
         "images_per_prompt": 4,
-        "generation": {"steps": 20, "guidance_scale": 3.0, "scheduler": "ddim", "height": 64, "width": 64},
+        "generation": {
+            "steps": 20,
+            "guidance_scale": 3.0,
+            "scheduler": "ddim",
+            "height": 64,
+            "width": 64,
+            "batch_size": 64,
+        },
         "lora": {"rank": 4, "alpha": 4},
         "training": {"steps_per_round": 50, "batch_size": 16, "learning_rate": 1e-4},
     },

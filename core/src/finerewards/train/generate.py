@@ -22,21 +22,30 @@ if TYPE_CHECKING:
     from finerewards.train.config import GenerationConfig
 
 
-def generate_images(pipe: Any, prompt: str, seeds: Sequence[int], settings: GenerationConfig) -> list[Image]:
-    """One image per seed for `prompt`, in chunks of `settings.batch_size` (0: all at once)."""
-    return generate_with_latents(pipe, prompt, seeds, settings)[0]
+def generate_images(
+    pipe: Any, prompts: str | Sequence[str], seeds: Sequence[int], settings: GenerationConfig
+) -> list[Image]:
+    """One image per seed (with the prompt of the same position, or one prompt for all)."""
+    return generate_with_latents(pipe, prompts, seeds, settings)[0]
 
 
 def generate_with_latents(
-    pipe: Any, prompt: str, seeds: Sequence[int], settings: GenerationConfig
+    pipe: Any, prompts: str | Sequence[str], seeds: Sequence[int], settings: GenerationConfig
 ) -> tuple[list[Image], list[torch.Tensor]]:
     """Images and the final latents they were decoded from (float32, on the CPU).
 
-    The pipeline stops at the latents and they are decoded here exactly as the pipeline does
-    it, so the images equal those of a plain `pipe(...)` call with the same seeds.
+    Images go through the pipeline `settings.batch_size` at a time (0: all at once), prompts
+    mixed within a batch: a tiny model is bound by per-call overhead, so batching across
+    prompts is what makes it fast. Each image draws its noise from its own seeded generator,
+    so its pixels do not depend on which batch it lands in (up to float rounding of batched
+    kernels). The pipeline stops at the latents and they are decoded here exactly as the
+    pipeline does it, so the images equal those of a plain `pipe(...)` call with the same seeds.
     """
     import torch
 
+    texts = [prompts] * len(seeds) if isinstance(prompts, str) else list(prompts)
+    if len(texts) != len(seeds):
+        raise ValueError("one prompt per seed")
     size = settings.batch_size or len(seeds)
     negative = settings.negative_prompt if settings.guidance_scale > 1.0 else ""
     images: list[Image] = []
@@ -47,7 +56,7 @@ def generate_with_latents(
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in chunk]
         with torch.inference_mode():
             found = pipe(
-                [prompt] * len(chunk),
+                texts[start : start + size],
                 num_inference_steps=settings.steps,
                 guidance_scale=settings.guidance_scale,
                 height=settings.height,
@@ -122,13 +131,19 @@ def run_generate(request: GenerateRequest) -> list[dict[str, Any]]:
     pipe.to(device)
     request.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    for i, prompt in enumerate(
-        tqdm(request.prompts, desc="generating", unit="prompt", disable=not request.progress or None)
-    ):
-        seeds = [generation_seed(request.seed, i, k) for k in range(request.images_per_prompt)]
-        for k, (s, image) in enumerate(zip(seeds, generate_images(pipe, prompt, seeds, request.settings))):
-            name = f"images/{i:05d}_{k:02d}.png"
-            atomic_save_image(request.out / name, image)
-            rows.append({"image": name, "prompt": prompt, "seed": s, "prompt_index": i, "k": k})
-        write_manifest(request.out / "manifest.jsonl", rows)
+    jobs = [(i, k) for i in range(len(request.prompts)) for k in range(request.images_per_prompt)]
+    per_call = request.settings.batch_size or request.images_per_prompt
+    with tqdm(total=len(jobs), desc="generating", unit="image", disable=not request.progress or None) as bar:
+        for start in range(0, len(jobs), per_call):
+            chunk = jobs[start : start + per_call]
+            seeds = [generation_seed(request.seed, i, k) for i, k in chunk]
+            texts = [request.prompts[i] for i, _ in chunk]
+            for (i, k), s, image in zip(chunk, seeds, generate_images(pipe, texts, seeds, request.settings)):
+                name = f"images/{i:05d}_{k:02d}.png"
+                atomic_save_image(request.out / name, image)
+                rows.append(
+                    {"image": name, "prompt": request.prompts[i], "seed": s, "prompt_index": i, "k": k}
+                )
+            write_manifest(request.out / "manifest.jsonl", rows)
+            bar.update(len(chunk))
     return rows

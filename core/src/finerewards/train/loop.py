@@ -217,22 +217,26 @@ class Trainer:
         folder = self.run_dir.round_dir(index)
         self._phase("unet", "vae", "text_encoder")
         cands: list[Candidate] = []
-        bar = tqdm(
-            mine,
+        jobs = [(p, k) for p in mine for k in range(cfg.images_per_prompt)]
+        per_call = cfg.generation.batch_size or cfg.images_per_prompt
+        with tqdm(
+            total=len(jobs),
             desc=f"round {index:03d} generating",
-            unit="prompt",
+            unit="image",
             disable=not self.progress or None,
             leave=False,
-        )
-        for prompt_index in bar:
-            prompt = self.plan.prompts[prompt_index]
-            seeds = [image_seed(cfg.seed, index, prompt_index, k) for k in range(cfg.images_per_prompt)]
-            images, latents = generate_with_latents(self.pipe, prompt, seeds, cfg.generation)
-            for k, (seed, image, latent) in enumerate(zip(seeds, images, latents)):
-                name = f"images/p{prompt_index:05d}_k{k:02d}.png"
-                atomic_save_image(folder / name, image)
-                cands.append(Candidate(prompt_index, prompt, k, seed, name))
-                self._latents[(prompt_index, k)] = latent
+        ) as bar:
+            for start in range(0, len(jobs), per_call):
+                chunk = jobs[start : start + per_call]
+                seeds = [image_seed(cfg.seed, index, p, k) for p, k in chunk]
+                texts = [self.plan.prompts[p] for p, _ in chunk]
+                images, latents = generate_with_latents(self.pipe, texts, seeds, cfg.generation)
+                for (p, k), seed, image, latent in zip(chunk, seeds, images, latents):
+                    name = f"images/p{p:05d}_k{k:02d}.png"
+                    atomic_save_image(folder / name, image)
+                    cands.append(Candidate(p, self.plan.prompts[p], k, seed, name))
+                    self._latents[(p, k)] = latent
+                bar.update(len(chunk))
         return cands
 
     def _latent_path(self, index: int, cand: Candidate) -> Path:
