@@ -61,11 +61,11 @@ class SDSettings:
     unet_channels: tuple[int, ...] = (32, 64, 128)
     unet_layers_per_block: int = 1
     unet_head_dim: int = 32
-    unet_steps: int = 5000
+    unet_steps: int = 4000
     batch: int = 32
     lr: float = 6e-4
     warmup: int = 200
-    ema_decay: float = 0.999
+    ema_decay: float = 0.995
     prompt_dropout: float = 0.1
     snr_gamma: float = 5.0
     """Min-SNR loss weighting (Hang et al. 2023); 0 turns it off."""
