@@ -95,4 +95,4 @@ def test_shipped_pipeline_draws_single_objects() -> None:
     )
     assert images[0].shape == (64, 64, 3)
     hits = sum(satisfies(p, im) for p, im in zip(prompts, images))
-    assert hits >= 0.4 * len(prompts), f"only {hits} of {len(prompts)} single-object samples satisfy their prompt"
+    assert hits >= 0.4 * len(prompts), f"{hits} of {len(prompts)} single-object samples satisfy the oracle"
