@@ -167,4 +167,3 @@ def objects_correct(text: str, objects: Sequence[SceneItem]) -> bool:
     except ValueError:
         return False
     return matches(Requirements(req.prompt, req.category, req.objects), objects)
-
