@@ -84,7 +84,7 @@ def frechet_distance(a: Any, b: Any) -> float:
 class Evaluator:
     """Samples `toy:test` with one model and measures it; reference features computed once."""
 
-    def __init__(self, per_category: int, settings: dict[str, Any]) -> None:
+    def __init__(self, per_category: int, settings: dict[str, Any], accuracy_only: bool = False) -> None:
         from finerewards.scoring import Scorer
         from finerewards.toyworld import clip_eval
         from finerewards.toyworld.render import render
@@ -92,6 +92,8 @@ class Evaluator:
         self.prompts = balanced_prompts(per_category)
         self.seeds = [EVAL_SEED + i for i in range(len(self.prompts))]
         self.settings = settings
+        if accuracy_only:
+            return
         self.clip = clip_eval.load(_toy_path("toy:clip"))
         truth = [render(p, seed=s) for p, s in zip(self.prompts, self.seeds)]
         self.truth_features = clip_eval.embed_images(*self.clip, truth)
