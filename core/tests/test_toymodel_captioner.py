@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 
 import pytest
+from toymodel_checks import assert_small_safetensors_folder, offline_output
 
 from finerewards.toyworld.captions import caption, caption_correct, describes, objects_correct, parse_text
 from finerewards.toyworld.oracle import find_objects, satisfies
@@ -129,10 +128,9 @@ def test_listed_with_library_class_and_training_record() -> None:
 
 
 def test_ships_safetensors_under_5_mb() -> None:
-    names = {p.name for p in FOLDER.iterdir()}
-    assert {"model.safetensors", "config.json", "processor_config.json", "tokenizer.json"} <= names
-    assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl")) for name in names)
-    assert sum(p.stat().st_size for p in FOLDER.iterdir()) < 5 * 1024 * 1024
+    assert_small_safetensors_folder(
+        FOLDER, {"model.safetensors", "config.json", "processor_config.json", "tokenizer.json"}
+    )
 
 
 def test_loads_offline_through_transformers_own_classes() -> None:
@@ -144,10 +142,7 @@ def test_loads_offline_through_transformers_own_classes() -> None:
         "p = T.AutoProcessor.from_pretrained(sys.argv[1]);"
         "print(type(m).__name__, type(a).__name__, type(p).__name__, p.image_processor.size['height'])"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code, str(FOLDER)], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [
+    assert offline_output(code, FOLDER) == [
         "BlipForConditionalGeneration",
         "BlipForConditionalGeneration",
         "BlipProcessor",

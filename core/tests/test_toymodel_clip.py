@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from toymodel_checks import assert_small_safetensors_folder, offline_output
 
 from finerewards.toyworld.captions import describes
 from finerewards.toyworld.render import render_array, render_scene, scene_problems
@@ -93,10 +92,9 @@ def test_listed_with_library_class_labelling_format_and_training_record() -> Non
 
 
 def test_ships_safetensors_under_5_mb() -> None:
-    names = {p.name for p in FOLDER.iterdir()}
-    assert {"model.safetensors", "config.json", "processor_config.json", "tokenizer.json"} <= names
-    assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl")) for name in names)
-    assert sum(p.stat().st_size for p in FOLDER.iterdir()) < 5 * 1024 * 1024
+    assert_small_safetensors_folder(
+        FOLDER, {"model.safetensors", "config.json", "processor_config.json", "tokenizer.json"}
+    )
 
 
 def test_loads_offline_through_transformers_own_classes() -> None:
@@ -107,10 +105,7 @@ def test_loads_offline_through_transformers_own_classes() -> None:
         "ids = t('a purple triangle to the right of a yellow circle').input_ids;"
         "print(type(m).__name__, type(a).__name__, p.image_processor.crop_size['height'], len(ids))"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code, str(FOLDER)], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["CLIPModel", "CLIPProcessor", "64", "12"]  # one token per word
+    assert offline_output(code, FOLDER) == ["CLIPModel", "CLIPProcessor", "64", "12"]  # one token per word
 
 
 def test_saved_processor_matches_training_preprocessing(loaded) -> None:

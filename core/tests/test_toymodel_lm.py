@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from toymodel_checks import assert_small_safetensors_folder, offline_output
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -50,10 +49,9 @@ def test_listed_with_library_class_and_training_record() -> None:
 
 
 def test_ships_safetensors_under_5_mb() -> None:
-    names = {p.name for p in FOLDER.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= names
-    assert not any(name.endswith((".bin", ".pt", ".pth")) for name in names)
-    assert sum(p.stat().st_size for p in FOLDER.iterdir()) < 5 * 1024 * 1024
+    assert_small_safetensors_folder(
+        FOLDER, {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"}
+    )
 
 
 def test_loads_offline_through_auto_classes() -> None:
@@ -63,10 +61,7 @@ def test_loads_offline_through_auto_classes() -> None:
         "t = AutoTokenizer.from_pretrained(sys.argv[1]);"
         "print(type(m).__name__, t.padding_side, t.pad_token, t.pad_token_id is not None)"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code, str(FOLDER)], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["LlamaForCausalLM", "left", "<pad>", "True"]
+    assert offline_output(code, FOLDER) == ["LlamaForCausalLM", "left", "<pad>", "True"]
 
 
 def test_answers_are_single_tokens_with_or_without_space(loaded) -> None:
