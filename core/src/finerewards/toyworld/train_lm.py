@@ -30,6 +30,7 @@ import numpy as np
 
 from finerewards.rubric import ANSWERS, RATING_QUESTION, rating_question
 from finerewards.toyworld.prompts import all_prompts, load_prompt_rows, parse
+from finerewards.toyworld.trainkit import lr_factor
 from finerewards.toyworld.world import CATEGORIES, COLORS, SHAPES
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "lm"
@@ -258,7 +259,7 @@ def train(
     prompts = train_prompts()
     probe = sorted(set(prompts))[::40]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg.warmup, cfg.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
     start, cpu_start = time.time(), time.process_time()
     for step in range(1, cfg.steps + 1):
         examples = [sample_example(prompts, cfg.text_share, rng) for _ in range(cfg.batch)]
@@ -279,12 +280,6 @@ def train(
     tokenizer.save_pretrained(out_dir)
     _write_info(out_dir, cfg, seconds, cpu_seconds)
     return out_dir
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return float(0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, total - warmup))))
 
 
 def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: float) -> None:

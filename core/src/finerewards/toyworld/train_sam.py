@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finerewards.toyworld.render import SceneObject, render_array, scene_problems, shape_mask
+from finerewards.toyworld.trainkit import lr_factor
 from finerewards.toyworld.world import COLORS, MARGIN, MAX_OBJECTS, MAX_SIDE, MIN_SIDE, SHAPES, SIZE
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ def train(
     step = 0
     for steps, lr, warmup, all_outputs, hard in phases:
         opt = torch.optim.AdamW(sam.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(_lr_factor, warmup=warmup, total=steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, warmup=warmup, total=steps))
         for _ in range(steps):
             step += 1
             images, points, targets = [], [], []
@@ -323,13 +324,6 @@ def train(
     save_sam(sam.eval(), {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir)
     _write_info(out_dir, cfg, seconds, cpu_seconds)
     return out_dir
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 0 over the phase."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, total - warmup)))
 
 
 def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: float) -> None:
