@@ -179,7 +179,7 @@ def bench_pairs(models: str, per_category: int, extra: dict[str, Any] | None = N
         out = reward.score([rows[i][k] for i, k in chunk], [rows[i]["prompt"] for i, _ in chunk])
         scores.update(zip(chunk, out.scores))
     reward.close()
-    result: dict[str, Any] = {"models": used, "prompts": len(rows)}
+    result: dict[str, Any] = {"models": used, "prompts": len(rows), "per_category": per_category}
     for kind in ("extra", "recolored"):
         pairs = [
             (scores[(i, "image")] > scores[(i, kind)], rows[i]["category"])
@@ -202,7 +202,7 @@ def pairs_markdown(data: dict[str, Any]) -> str:
         "",
         f"Models: {MODEL_NAMES.get(data['models'], data['models'])}. {data['prompts']} `toy:test` prompts, "
         "ground-truth renders; a pair counts when the satisfying image scores strictly higher.",
-        "Command: `python benchmarks/bench_sam.py --pairs 20`.",
+        f"Command: `python benchmarks/bench_sam.py --pairs {data.get('per_category', 20)}`.",
         "",
         "| near miss | goal | pairs | accuracy | by category |",
         "|---|---|---|---|---|",
