@@ -49,8 +49,6 @@ class Row:
     aggregate: str = "rank-sum"
     main: bool = False
     """Main rows get the accuracy-against-rounds curve."""
-    extra: tuple[str, ...] = ()
-    """More `fr train` arguments for this row."""
 
 
 ROWS: tuple[Row, ...] = (
@@ -162,7 +160,7 @@ def train(row: Row, seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
     argv = [sys.executable, "-m", "finerewards", "train", "--seed", str(seed), "--out", str(out)]
     for name in row.rewards:
         argv += ["--reward", name]
-    argv += ["--aggregate", row.aggregate, "--quiet", "--json", *row.extra, *extra]
+    argv += ["--aggregate", row.aggregate, "--quiet", "--json", *extra]
     started = time.time()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -27,10 +27,9 @@ def load_pipeline(model: str, lora: str | Path | None = None) -> Any:
     pipe = StableDiffusionPipeline.from_pretrained(resolve_model(model))
     pipe.set_progress_bar_config(disable=True)
     if lora is not None:
-        from finerewards.train.lora import lora_weights_file
+        from finerewards.train.lora import load_lora_file
 
-        weights = lora_weights_file(lora)
-        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
+        load_lora_file(pipe, lora)
     return pipe
 
 

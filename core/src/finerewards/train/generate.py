@@ -124,10 +124,9 @@ def run_generate(request: GenerateRequest) -> list[dict[str, Any]]:
     pipe: Any = load_pipeline(request.model, resolve_dtype(request.dtype, device))
     set_sampler(pipe, request.settings.scheduler, pipe.scheduler.config)
     if request.lora is not None:
-        from finerewards.train.lora import lora_weights_file
+        from finerewards.train.lora import load_lora_file
 
-        weights = lora_weights_file(request.lora)
-        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
+        load_lora_file(pipe, request.lora)
     pipe.to(device)
     request.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

@@ -69,6 +69,13 @@ def lora_weights_file(path: str | Path) -> Path:
     return given
 
 
+def load_lora_file(pipe: Any, path: str | Path) -> None:
+    """Load a trained LoRA into a pipeline the plain diffusers way; `path` as `lora_weights_file`
+    takes it (the file, its folder, or a run folder)."""
+    weights = lora_weights_file(path)
+    pipe.load_lora_weights(str(weights.parent), weight_name=weights.name)
+
+
 def add_lora(unet: Any, settings: LoraConfigModel, seed: int) -> list[torch.nn.Parameter]:
     """Add a fresh trainable adapter (seeded init) and return its parameters, in float32."""
     import torch
