@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from finerewards.toyworld.trainkit import (
     lr_factor,
     pixel_tensor,
     train_prompts,
+    write_model_card,
 )
 from finerewards.toyworld.world import CATEGORIES, SIZE
 
@@ -147,7 +147,7 @@ def train(
     params = [*model.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     for step in range(1, cfg.steps + 1):
         pairs = [sample_scene(rng, cfg.prompt_share) for _ in range(cfg.batch)]
         scenes = [s for s, _ in pairs]
@@ -174,18 +174,19 @@ def train(
                 f"{time.time() - start:.0f}s",
                 flush=True,
             )
-    seconds = time.time() - start
+    seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)
-    _write_info(out_dir, cfg, seconds)
+    write_model_card(
+        out_dir, _card(), "finerewards.toyworld.train_captioner:train", cfg, seconds, cpu_seconds
+    )
     return out_dir
 
 
-def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float) -> None:
-    import torch
-
-    info = {
+def _card() -> dict[str, Any]:
+    """What `fr_model.json` says of the model besides its training record."""
+    return {
         "library": "transformers",
         "class": "BlipForConditionalGeneration",
         "processor": "BlipProcessor",
@@ -201,15 +202,7 @@ def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float) -> None:
             "(finerewards.toyworld.captions)"
         ),
         "generation": {"num_beams": 1, "do_sample": False, "max_new_tokens": MAX_NEW_TOKENS},
-        "training": {
-            "script": "finerewards.toyworld.train_captioner:train",
-            "settings": asdict(cfg),
-            "seed": cfg.seed,
-            "seconds": round(seconds, 1),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-        },
     }
-    (out_dir / "fr_model.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

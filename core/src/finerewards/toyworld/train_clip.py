@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +50,7 @@ from finerewards.toyworld.trainkit import (
     pixel_tensor,
     scene_summary,
     train_prompts,
+    write_model_card,
 )
 from finerewards.toyworld.world import CATEGORIES, COLORS, RELATIONS, SHAPES, SIZE, relation_holds
 
@@ -313,7 +313,7 @@ def train(
     params = [*model.parameters(), *patch_head.parameters(), *summary_head.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     for step in range(1, cfg.steps + 1):
         pairs = [p for _ in range(cfg.groups) for p in scene_group(rng, cfg)]
         scenes, texts = [s for s, _ in pairs], [t for _, t in pairs]
@@ -352,18 +352,17 @@ def train(
                 f"crop_acc {crop_acc:.2f} scale {scale.item():.1f} {time.time() - start:.0f}s",
                 flush=True,
             )
-    seconds = time.time() - start
+    seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)
-    _write_info(out_dir, cfg, seconds)
+    write_model_card(out_dir, _card(), "finerewards.toyworld.train_clip:train", cfg, seconds, cpu_seconds)
     return out_dir
 
 
-def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float) -> None:
-    import torch
-
-    info = {
+def _card() -> dict[str, Any]:
+    """What `fr_model.json` says of the model besides its training record."""
+    return {
         "library": "transformers",
         "class": "CLIPModel",
         "processor": "CLIPProcessor",
@@ -382,15 +381,7 @@ def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float) -> None:
                 "resized to 64 x 64 (bicubic)"
             ),
         },
-        "training": {
-            "script": "finerewards.toyworld.train_clip:train",
-            "settings": asdict(cfg),
-            "seed": cfg.seed,
-            "seconds": round(seconds, 1),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-        },
     }
-    (out_dir / "fr_model.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

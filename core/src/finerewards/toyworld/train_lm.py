@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from finerewards.rubric import ANSWERS, RATING_QUESTION, rating_question
 from finerewards.toyworld.prompts import all_prompts, load_prompt_rows, parse
-from finerewards.toyworld.trainkit import lr_factor
+from finerewards.toyworld.trainkit import lr_factor, write_model_card
 from finerewards.toyworld.world import CATEGORIES, COLORS, SHAPES
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "lm"
@@ -278,14 +277,13 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    _write_info(out_dir, cfg, seconds, cpu_seconds)
+    write_model_card(out_dir, _card(), "finerewards.toyworld.train_lm:train", cfg, seconds, cpu_seconds)
     return out_dir
 
 
-def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: float) -> None:
-    import torch
-
-    info = {
+def _card() -> dict[str, Any]:
+    """What `fr_model.json` says of the model besides its training record."""
+    return {
         "library": "transformers",
         "class": "LlamaForCausalLM",
         "description": (
@@ -296,16 +294,7 @@ def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: 
         "answers": list(ANSWERS),
         "labels": list(LABELS),
         "padding_side": "left",
-        "training": {
-            "script": "finerewards.toyworld.train_lm:train",
-            "settings": asdict(cfg),
-            "seed": cfg.seed,
-            "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu_seconds, 1),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-        },
     }
-    (out_dir / "fr_model.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 # --- scoring and evaluation ------------------------------------------------------------------

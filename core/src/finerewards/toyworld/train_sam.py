@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finerewards.toyworld.render import SceneObject, render_array, scene_problems, shape_mask
-from finerewards.toyworld.trainkit import lr_factor
+from finerewards.toyworld.trainkit import lr_factor, write_model_card
 from finerewards.toyworld.world import COLORS, MARGIN, MAX_OBJECTS, MAX_SIDE, MIN_SIDE, SHAPES, SIZE
 
 if TYPE_CHECKING:
@@ -322,14 +321,13 @@ def train(
                 save_sam(sam, {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir / f"step{step}")
     seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
     save_sam(sam.eval(), {**builder, GENERATOR_KEY: GENERATOR_SETTINGS}, out_dir)
-    _write_info(out_dir, cfg, seconds, cpu_seconds)
+    write_model_card(out_dir, _card(), "finerewards.toyworld.train_sam:train", cfg, seconds, cpu_seconds)
     return out_dir
 
 
-def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: float) -> None:
-    import torch
-
-    info = {
+def _card() -> dict[str, Any]:
+    """What `fr_model.json` says of the model besides its training record."""
+    return {
         "library": "segment-anything",
         "class": "Sam",
         "description": (
@@ -339,16 +337,7 @@ def _write_info(out_dir: Path, cfg: TrainSettings, seconds: float, cpu_seconds: 
         ),
         "files": {"settings": "sam_builder.json", "weights": "model.safetensors"},
         "generator": {**GENERATOR_SETTINGS, "min_area": MIN_AREA},
-        "training": {
-            "script": "finerewards.toyworld.train_sam:train",
-            "settings": cfg.__dict__,
-            "seed": cfg.seed,
-            "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu_seconds, 1),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-        },
     }
-    (out_dir / "fr_model.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 # --- evaluation ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Helpers shared by the toy CLIP and captioner trainers: which texts they may learn from,
-how pixels reach the model, and the learning-rate schedule.
+"""Helpers shared by the toy model trainers: which texts they may learn from, how pixels reach
+the model, the learning-rate schedule, and the training record each model card carries.
 
 Both models are judged on toy:test, so both keep its held-out prompts (the color_attr and
 position ones) out of their training texts, by the same rule.
@@ -7,9 +7,12 @@ position ones) out of their training texts, by the same rule.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
+from dataclasses import asdict
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,6 +59,26 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return float(0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, total - warmup))))
+
+
+def write_model_card(
+    out_dir: Path, card: dict[str, Any], script: str, settings: Any, seconds: float, cpu_seconds: float
+) -> None:
+    """Write `fr_model.json` (atomically): `card` plus how the model was trained (script,
+    settings, seed) and what it cost on which machine."""
+    import torch
+
+    from finerewards.fsutil import atomic_write_json
+
+    training = {
+        "script": script,
+        "settings": asdict(settings),
+        "seed": settings.seed,
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+    }
+    atomic_write_json(Path(out_dir) / "fr_model.json", {**card, "training": training})
 
 
 def sincos_positions(grid: int, dim: int, temperature: float = 100.0) -> np.ndarray:
