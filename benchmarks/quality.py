@@ -99,13 +99,12 @@ class Evaluator:
 
     def sample(self, lora: Path | None) -> list[Any]:
         from finerewards.toyworld import sd_quality
+        from finerewards.train.config import GenerationConfig
         from finerewards.train.pipeline import set_sampler
 
         pipe = sd_quality.load_pipeline("toy:sd", lora)
         set_sampler(pipe, self.settings["scheduler"], pipe.scheduler.config)
-        return sd_quality.sample(
-            pipe, self.prompts, self.seeds, self.settings["steps"], self.settings["guidance_scale"]
-        )
+        return sd_quality.sample(pipe, self.prompts, self.seeds, GenerationConfig(**self.settings))
 
     def accuracy(self, lora: Path | None) -> dict[str, float]:
         from finerewards.toyworld.oracle import evaluate

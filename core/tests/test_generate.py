@@ -192,3 +192,25 @@ def test_batching_across_prompts_gives_each_image_its_own_pixels() -> None:
     assert np.asarray(mixed[0]).tolist() != np.asarray(mixed[1]).tolist()
     with pytest.raises(ValueError, match="one prompt per seed"):
         generate_images(pipe, prompts, seeds[:2], GenerationConfig(steps=3, height=16, width=16))
+
+
+def test_guidance_interval_spans_plain_guidance_and_none() -> None:
+    """`guidance_start` 1 is plain guidance; near 0 it is the unguided (conditional) sampler;
+    in between it differs from both (guidance only on the later, less noisy steps)."""
+    from finerewards.train.config import GenerationConfig
+    from finerewards.train.generate import generate_images
+    from finerewards.train.pipeline import load_pipeline
+
+    def draw(**settings: float) -> np.ndarray:
+        config = GenerationConfig(steps=4, height=16, width=16, **settings)
+        return np.asarray(generate_images(pipe, "a red circle", [3], config)[0], dtype=int)
+
+    with one_thread():
+        pipe = load_pipeline(str(tiny_pipeline()))
+        pipe.set_progress_bar_config(disable=True)
+        guided, unguided = draw(guidance_scale=7.0), draw(guidance_scale=1.0)
+        assert np.array_equal(draw(guidance_scale=7.0, guidance_start=1.0), guided)
+        assert np.abs(draw(guidance_scale=7.0, guidance_start=0.001) - unguided).max() <= 1
+        middle = draw(guidance_scale=7.0, guidance_start=0.5)
+    assert np.abs(guided - unguided).max() > 8, "the tiny model must respond to guidance for this test"
+    assert not np.array_equal(middle, guided) and not np.array_equal(middle, unguided)

@@ -13,7 +13,10 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finerewards.train.config import GenerationConfig
 
 
 def load_pipeline(model: str, lora: str | Path | None = None) -> Any:
@@ -33,35 +36,20 @@ def load_pipeline(model: str, lora: str | Path | None = None) -> Any:
     return pipe
 
 
-def model_defaults(model: str) -> dict[str, Any]:
-    """The sampling defaults recorded in a model folder's fr_model.json (may be empty)."""
-    from finerewards.models import resolve_model
+def generation_settings(**changes: Any) -> GenerationConfig:
+    """`fr generate`'s settings for the toy world (the toy preset), with `changes` over them."""
+    from finerewards.train.settings import generation_settings as resolve
 
-    card = Path(resolve_model(model)) / "fr_model.json"
-    return json.loads(card.read_text()).get("defaults", {}) if card.is_file() else {}
+    return resolve(model=None, lora=None, preset="toy", flags=changes, set_items=[])[1]
 
 
-def sample(
-    pipe: Any, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float, batch: int = 64
-) -> list[Any]:
-    """One uint8 (64, 64, 3) array per (prompt, seed), each from its own seeded generator."""
+def sample(pipe: Any, prompts: Sequence[str], seeds: Sequence[int], settings: GenerationConfig) -> list[Any]:
+    """One uint8 (64, 64, 3) array per (prompt, seed), sampled as `fr generate` samples."""
     import numpy as np
-    import torch
 
-    images: list[Any] = []
-    for start in range(0, len(prompts), batch):
-        chunk = list(prompts[start : start + batch])
-        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds[start : start + batch]]
-        with torch.inference_mode():
-            out = pipe(
-                chunk,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generators,
-                output_type="np",
-            ).images
-        images.extend((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
-    return images
+    from finerewards.train.generate import generate_images
+
+    return [np.asarray(image) for image in generate_images(pipe, list(prompts), list(seeds), settings)]
 
 
 def evaluate_model(
@@ -78,13 +66,11 @@ def evaluate_model(
     from finerewards.toyworld.oracle import evaluate
     from finerewards.toyworld.prompts import load_prompt_set
 
-    defaults = model_defaults(model)
-    steps = steps or int(defaults.get("num_inference_steps", 20))
-    guidance = guidance if guidance is not None else float(defaults.get("guidance_scale", 3.0))
+    settings = generation_settings(steps=steps, guidance_scale=guidance, batch_size=batch)
     prompts = [p for p in load_prompt_set(prompt_set) for _ in range(per_prompt)][:limit]
     pipe = load_pipeline(model)
     started = time.time()
-    images = sample(pipe, prompts, [seed + i for i in range(len(prompts))], steps, guidance, batch)
+    images = sample(pipe, prompts, [seed + i for i in range(len(prompts))], settings)
     seconds = time.time() - started
     result = evaluate(zip(prompts, images))
     result["settings"] = {
@@ -92,8 +78,9 @@ def evaluate_model(
         "prompts": prompt_set,
         "per_prompt": per_prompt,
         "seed": seed,
-        "steps": steps,
-        "guidance_scale": guidance,
+        "steps": settings.steps,
+        "guidance_scale": settings.guidance_scale,
+        "guidance_start": settings.guidance_start,
     }
     result["seconds_per_64_images"] = round(seconds / len(prompts) * 64, 2)
     return result

@@ -74,6 +74,8 @@ class SDSettings:
     # sampling defaults shipped with the model
     sample_steps: int = 20
     guidance_scale: float = 3.0
+    guidance_start: float = 0.7
+    """Guidance only below timestep 700 (see `train.generate.GuidanceInterval`)."""
 
 
 def grammar_words() -> list[str]:
@@ -450,6 +452,7 @@ def model_card(s: SDSettings, seconds: dict[str, float]) -> dict[str, Any]:
         "defaults": {
             "num_inference_steps": s.sample_steps,
             "guidance_scale": s.guidance_scale,
+            "guidance_start": s.guidance_start,
             "height": SIZE,
             "width": SIZE,
         },

@@ -42,6 +42,15 @@ class GenerationConfig(_Section):
 
     steps: int = Field(default=20, ge=1, le=1000, description="denoising steps")
     guidance_scale: float = Field(default=3.0, ge=0.0, le=50.0, description="classifier-free guidance")
+    guidance_start: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "guidance only at timesteps below this fraction of the noise schedule (1: every step);"
+            " none at the noisiest steps keeps samples from collapsing to the mean image"
+        ),
+    )
     scheduler: Scheduler = Field(
         default="ddim",
         description="sampler; 'default' keeps the pipeline's own",
@@ -81,6 +90,11 @@ class TrainingConfig(_Section):
     adam_epsilon: float = Field(default=1e-8, gt=0.0, le=1.0)
     prompt_dropout: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="share of examples trained with the empty prompt"
+    )
+    snr_gamma: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Min-SNR loss weighting (Hang et al. 2023) with this gamma; 0: plain MSE",
     )
     gradient_checkpointing: bool = False
     target: Literal["latents", "images"] = Field(
@@ -136,6 +150,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "generation": {
             "steps": 20,
             "guidance_scale": 3.0,
+            "guidance_start": 0.7,
             "scheduler": "ddim",
             "height": 64,
             "width": 64,

@@ -22,6 +22,39 @@ if TYPE_CHECKING:
     from finerewards.train.config import GenerationConfig
 
 
+NO_GUIDANCE = 1.0 + 1e-6
+"""Guidance "off" inside an interval: just above 1, so the pipeline keeps its two-branch batch
+(its `do_classifier_free_guidance` is `guidance_scale > 1`) while the step equals the
+conditional prediction to within 1e-6."""
+
+
+class GuidanceInterval:
+    """A `callback_on_step_end` applying guidance only below a timestep (Kynkaenniemi et al.,
+    "Applying Guidance in a Limited Interval Improves Sample and Distribution Quality", 2024).
+
+    Guidance at the noisiest steps pushes every sample toward the prompt's mean image: for the
+    toy model, a blank canvas (a third of `a red circle` samples came out empty at guidance 3).
+    The callback sets the guidance of the *next* step, as the diffusers docs' dynamic-guidance
+    example does; the first step's value is passed to the call (see `initial_scale`).
+    """
+
+    def __init__(self, scale: float, start: float, num_train_timesteps: int) -> None:
+        self.scale = scale
+        self.cutoff = start * num_train_timesteps
+
+    def scale_at(self, timestep: float) -> float:
+        return self.scale if timestep < self.cutoff else NO_GUIDANCE
+
+    def initial_scale(self, pipe: Any) -> float:
+        return self.scale_at(float(pipe.scheduler.timesteps[0]))
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        upcoming = pipe.scheduler.timesteps
+        if step + 1 < len(upcoming):
+            pipe._guidance_scale = self.scale_at(float(upcoming[step + 1]))
+        return kwargs
+
+
 def generate_images(
     pipe: Any, prompts: str | Sequence[str], seeds: Sequence[int], settings: GenerationConfig
 ) -> list[Image]:
@@ -48,6 +81,12 @@ def generate_with_latents(
         raise ValueError("one prompt per seed")
     size = settings.batch_size or len(seeds)
     negative = settings.negative_prompt if settings.guidance_scale > 1.0 else ""
+    interval = None
+    if settings.guidance_scale > 1.0 and settings.guidance_start < 1.0:
+        interval = GuidanceInterval(
+            settings.guidance_scale, settings.guidance_start, int(pipe.scheduler.config.num_train_timesteps)
+        )
+        pipe.scheduler.set_timesteps(settings.steps)
     images: list[Image] = []
     latents: list[torch.Tensor] = []
     for start in range(0, len(seeds), size):
@@ -58,12 +97,13 @@ def generate_with_latents(
             found = pipe(
                 texts[start : start + size],
                 num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance_scale,
+                guidance_scale=interval.initial_scale(pipe) if interval else settings.guidance_scale,
                 height=settings.height,
                 width=settings.width,
                 eta=settings.eta,
                 generator=generators,
                 output_type="latent",
+                callback_on_step_end=interval,
                 **extra,
             ).images
             decoded = pipe.vae.decode(
