@@ -96,6 +96,12 @@ class TrainingConfig(_Section):
         ge=0.0,
         description="Min-SNR loss weighting (Hang et al. 2023) with this gamma; 0: plain MSE",
     )
+    min_timestep: int = Field(
+        default=0,
+        ge=0,
+        le=999,
+        description="train only at timesteps from this one up (the noisier steps, where layouts form)",
+    )
     gradient_checkpointing: bool = False
     target: Literal["latents", "images"] = Field(
         default="latents",

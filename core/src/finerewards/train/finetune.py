@@ -154,7 +154,7 @@ def train_round(
         ids = torch.tensor(order[step * batch : (step + 1) * batch])
         eps = torch.randn((batch, *shape), generator=generator)
         noise = torch.randn((batch, *shape), generator=generator)
-        timesteps = torch.randint(0, steps_total, (batch,), generator=generator)
+        timesteps = torch.randint(settings.min_timestep, steps_total, (batch,), generator=generator)
         dropped = torch.rand(batch, generator=generator) < settings.prompt_dropout
         mine = list(range(dist.rank, batch, dist.world))
         optimizer.zero_grad(set_to_none=False)
