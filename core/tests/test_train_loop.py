@@ -282,6 +282,10 @@ LEARN = [
     "training.steps_per_round=30",
     "training.batch_size=16",
     "training.learning_rate=5e-4",
+    # The tiny random VAE is no autoencoder: re-encoding its images (the toy preset's
+    # `target = images`) would not carry what the reward selected, so learn the latents.
+    "training.target=latents",
+    "training.snr_gamma=0",
 ]
 
 
