@@ -58,20 +58,7 @@ Oracle accuracy on `toy:test` ({s["per_prompt"]} images per prompt, image i seed
 DDIM {s["steps"]} steps, guidance {s["guidance_scale"]} applied only below timestep
 {s["guidance_start"] * 1000:.0f} of 1000 (`generation.guidance_start` {s["guidance_start"]}; the defaults
 in `fr_model.json` and the toy preset). `overall` is the mean of the six categories.
-
-Why the guidance interval: at guidance 3 on every step, a third of the single-object samples
-came out blank (the noisiest steps, guided, pull every sample toward the prompt's mean image,
-which for a small object at an unknown place is an empty canvas; guidance 5 made it worse).
-Applying guidance only on the less noisy steps (Kynkaenniemi et al. 2024) removed most blank
-samples: on 354 balanced `toy:test` images, blanks fell from 42 to 8 and overall accuracy rose
-from 0.29 to 0.37. The cut-off (0.7) was picked among 0.6-0.9 on `toy:test` itself, so the
-margin over the bar below is partly selected; the earlier figures with guidance on every step
-were single_object 0.67, colors 0.55 (toy:test x 4). `single_object` has only 3 prompts, so
-its figure below rests on 12 images; the balanced evaluation of the probes (about 100 images
-per category, other seeds) gives single_object 0.74, colors 0.58, overall 0.37, and
-`benchmarks/finetune_drift.py`'s seeds give 0.65, 0.54, overall 0.38: on larger samples the
-model is still **below** the bar (single_object >= 0.80, colors >= 0.60); the 1.00 below is
-12 images.
+Why the interval, and figures on larger samples: the note after this section.
 
 | category | images | accuracy |
 |---|---|---|
