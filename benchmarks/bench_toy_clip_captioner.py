@@ -92,13 +92,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="render seeds per toy:test prompt")
     parser.add_argument("--random", type=int, default=2000, help="random scenes for the captioner")
     parser.add_argument("--only", choices=["clip", "captioner"])
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
 
     from finerewards.models import toy_model_info, toy_models_dir
     from finerewards.toyworld import captioner_eval, clip_eval
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     if args.only in (None, "clip"):
