@@ -216,3 +216,16 @@ def test_decoding_is_deterministic_and_beam_search_agrees(loaded) -> None:
 def test_fr_model_json_documents_the_grammar() -> None:
     info = json.loads((FOLDER / "fr_model.json").read_text())
     assert "caption_grammar" in info and "finerewards.toyworld.captions" in info["caption_grammar"]
+
+
+def test_training_is_seeded_and_saves_a_loadable_folder(tmp_path) -> None:
+    cfg = train_captioner.TrainSettings(
+        steps=2, batch=4, warmup=1, vision_width=32, vision_layers=1, text_width=32, text_layers=1
+    )
+    first = train_captioner.train(tmp_path / "a", cfg, log_every=10**6)
+    second = train_captioner.train(tmp_path / "b", cfg, log_every=10**6)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    model, processor = captioner_eval.load(first)
+    assert type(model).__name__ == "BlipForConditionalGeneration"
+    settings = json.loads((first / "fr_model.json").read_text())["training"]["settings"]
+    assert (settings["steps"], settings["relation_weight"]) == (2, cfg.relation_weight)

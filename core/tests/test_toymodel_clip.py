@@ -149,3 +149,18 @@ def test_embeddings_are_deterministic(loaded) -> None:
     a = clip_eval.embed_images(model, processor, [image])
     b = clip_eval.embed_images(model, processor, [image])
     assert np.array_equal(a, b)
+
+
+def test_training_is_seeded_and_saves_a_loadable_folder(tmp_path) -> None:
+    import json
+
+    cfg = train_clip.TrainSettings(
+        steps=2, groups=2, variants=1, crops=4, warmup=1, vision_width=32, vision_layers=1,
+        text_width=32, text_layers=1, projection=16,
+    )  # fmt: skip
+    first = train_clip.train(tmp_path / "a", cfg, log_every=10**6)
+    second = train_clip.train(tmp_path / "b", cfg, log_every=10**6)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    model, _ = clip_eval.load(first)
+    assert type(model).__name__ == "CLIPModel"
+    assert json.loads((first / "fr_model.json").read_text())["training"]["settings"]["steps"] == 2

@@ -30,7 +30,7 @@ import numpy as np
 
 from finerewards.toyworld.prompts import load_prompt_rows
 from finerewards.toyworld.render import render_batch_array
-from finerewards.toyworld.world import COLORS, NUMBERS, RELATIONS, SHAPES, SIZE
+from finerewards.toyworld.world import SIZE
 
 if TYPE_CHECKING:
     import torch
@@ -79,42 +79,19 @@ class SDSettings:
 
 
 def grammar_words() -> list[str]:
-    """Every word of the toy grammar (plural shapes included)."""
-    words = ["a", "and", *COLORS, *SHAPES, *(s + "s" for s in SHAPES), *NUMBERS]
-    for relation in RELATIONS:
-        words += relation.split()
-    return sorted(set(words))
+    """Every word of the toy grammar (plural shapes included), without `vocab.EXTRA_WORDS`."""
+    from finerewards.toyworld.vocab import EXTRA_WORDS
+    from finerewards.toyworld.vocab import grammar_words as all_words
+
+    return sorted(set(all_words()) - set(EXTRA_WORDS))
 
 
 def tokenizer_files() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A CLIP BPE vocabulary and merges in which each grammar word is a single token.
+    """The toy CLIP BPE vocabulary and merges: each grammar word one token, every lower-case
+    letter (alone and word-final) in the vocabulary so an unknown word encodes letter by letter."""
+    from finerewards.toyworld.vocab import bpe_vocabulary
 
-    The merges are learnt by plain BPE on the grammar's words (most frequent adjacent pair
-    first, ties broken alphabetically, so the result never varies); every lower-case letter,
-    alone and word-final (`</w>`), is in the vocabulary too, so an unknown word still
-    encodes letter by letter.
-    """
-    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for letter in "abcdefghijklmnopqrstuvwxyz":
-        vocab.setdefault(letter, len(vocab))
-        vocab.setdefault(letter + "</w>", len(vocab))
-    words = [[*w[:-1], w[-1] + "</w>"] for w in grammar_words()]
-    merges: list[tuple[str, str]] = []
-    while any(len(w) > 1 for w in words):
-        counts: dict[tuple[str, str], int] = {}
-        for w in words:
-            for pair in zip(w, w[1:]):
-                counts[pair] = counts.get(pair, 0) + 1
-        best = min(counts, key=lambda pair: (-counts[pair], pair))
-        merges.append(best)
-        vocab.setdefault(best[0] + best[1], len(vocab))
-        for w in words:
-            i = 0
-            while i < len(w) - 1:
-                if (w[i], w[i + 1]) == best:
-                    w[i : i + 2] = [w[i] + w[i + 1]]
-                i += 1
-    return vocab, merges
+    return bpe_vocabulary(grammar_words(), "abcdefghijklmnopqrstuvwxyz")
 
 
 def build_tokenizer() -> Any:

@@ -8,6 +8,7 @@ tokenizes); the captioner's BERT tokenizer is a plain WordPiece vocab.txt.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from finerewards.toyworld.world import COLORS, NUMBERS, RELATIONS, SHAPES
@@ -28,32 +29,47 @@ def grammar_words() -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def build_clip_tokenizer(max_length: int = 32) -> CLIPTokenizer:
-    """A `CLIPTokenizer` whose BPE merges turn every grammar word into one token."""
-    import json
+def bpe_vocabulary(
+    words: Iterable[str], alphabet: Iterable[str]
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A CLIP-format BPE vocabulary and merges in which each of `words` is a single token.
 
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    Plain BPE on the words: the most frequent adjacent pair first, ties broken alphabetically,
+    so the result never varies (the `tokenizers` BpeTrainer breaks ties by hash order, and its
+    token ids change from run to run). Every `alphabet` symbol, alone and word-final (`</w>`),
+    is in the vocabulary too, so any other word still encodes symbol by symbol.
+    """
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for symbol in alphabet:
+        vocab.setdefault(symbol, len(vocab))
+        vocab.setdefault(symbol + "</w>", len(vocab))
+    pieces = [[*w[:-1], w[-1] + "</w>"] for w in dict.fromkeys(words)]
+    merges: list[tuple[str, str]] = []
+    while any(len(w) > 1 for w in pieces):
+        counts: dict[tuple[str, str], int] = {}
+        for w in pieces:
+            for pair in zip(w, w[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        vocab.setdefault(best[0] + best[1], len(vocab))
+        for w in pieces:
+            i = 0
+            while i < len(w) - 1:
+                if (w[i], w[i + 1]) == best:
+                    w[i : i + 2] = [w[i] + w[i + 1]]
+                i += 1
+    return vocab, merges
+
+
+def build_clip_tokenizer(max_length: int = 32) -> CLIPTokenizer:
+    """A `CLIPTokenizer` whose BPE merges turn every grammar word into one token; its alphabet
+    is every byte of CLIP's byte-level encoding, so any text tokenizes."""
+    from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
-    specials = ["<|startoftext|>", "<|endoftext|>"]
     words = grammar_words()
-    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=100_000,
-        min_frequency=0,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        end_of_word_suffix="</w>",
-        show_progress=False,
-    )
-    bpe.train_from_iterator(words, trainer=trainer)
-    data = json.loads(bpe.to_str())["model"]
-    vocab: dict[str, int] = dict(data["vocab"])
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in data["merges"]]
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    for char in sorted(alphabet):  # every byte also word-final, as in CLIP's vocabulary
-        vocab.setdefault(char + "</w>", len(vocab))
+    vocab, merges = bpe_vocabulary(words, sorted(pre_tokenizers.ByteLevel.alphabet()))
     # transformers' hint says list[str]; its tokenizers backend wants (left, right) pairs
     tokenizer = CLIPTokenizer(vocab=vocab, merges=cast(Any, merges), model_max_length=max_length)
     for word in words:
