@@ -74,3 +74,12 @@ def test_models_json_lists_shipped_models() -> None:
     for row in rows:
         assert set(row) >= {"name", "path", "library", "class"}
         assert row["name"].startswith("toy:") and Path(row["path"], "fr_model.json").is_file()
+
+
+def test_every_toy_model_ships_together_under_40_mb() -> None:
+    """Issue 5's budget for all toy models, toy:sd included; every one of the five is listed."""
+    from finerewards.models import toy_model_names, toy_models_dir
+
+    assert toy_model_names() == [f"toy:{name}" for name in ("captioner", "clip", "lm", "sam", "sd")]
+    total = sum(p.stat().st_size for p in toy_models_dir().rglob("*") if p.is_file())
+    assert total <= 40 * 2**20, f"toy models take {total / 2**20:.1f} MB"
