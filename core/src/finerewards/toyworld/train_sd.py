@@ -11,7 +11,7 @@ Stages (all seeded; `train(out_dir)` runs them and writes a diffusers folder):
 4. the assembled StableDiffusionPipeline with a DDIM scheduler (`clip_sample=False`,
    `timestep_spacing="trailing"`), saved as safetensors plus `fr_model.json`.
 
-Run: `fr toyworld train-models --only sd` (about 45 minutes on 2 CPU cores; see
+Run: `fr toyworld train-models --only sd` (about two hours on 2 CPU cores; see
 docs/toyworld.md). Torch and diffusers are imported inside the functions.
 """
 
@@ -61,7 +61,7 @@ class SDSettings:
     unet_channels: tuple[int, ...] = (32, 64, 128)
     unet_layers_per_block: int = 1
     unet_head_dim: int = 32
-    unet_steps: int = 4000
+    unet_steps: int = 10000
     batch: int = 32
     lr: float = 6e-4
     warmup: int = 200
