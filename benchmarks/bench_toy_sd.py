@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mdsections import machine, write_section
@@ -25,10 +26,9 @@ from finerewards.toyworld.world import CATEGORIES
 COMMAND = "python benchmarks/bench_toy_sd.py --threads {threads}"
 
 
-def sampling_speed(threads: int, repeats: int = 2) -> dict[str, float]:
+def sampling_speed(pipe: Any, repeats: int = 2) -> dict[str, float]:
     """Best wall and CPU seconds for 64 images (one batch) at the model's default settings."""
     settings = sd_quality.generation_settings()
-    pipe = sd_quality.load_pipeline("toy:sd")
     prompts = load_prompt_set("test")[-64:]  # composition prompts: the typical training load
     best_wall, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
@@ -44,13 +44,12 @@ BAR = {"single_object": 0.80, "colors": 0.60}
 LARGE_SEED = 10_000
 
 
-def larger_sample(images: int = 300) -> dict[str, dict[str, float]]:
+def larger_sample(pipe: Any, images: int = 300) -> dict[str, dict[str, float]]:
     """The barred categories on `images` samples each (toy:test's prompts cycled, image i seeded
     LARGE_SEED + i): toy:test x 4 holds only 12 single-object images."""
     from finerewards.toyworld.oracle import evaluate
     from finerewards.toyworld.prompts import prompt_category
 
-    pipe = sd_quality.load_pipeline("toy:sd")
     out = {}
     for category in BAR:
         pool = [p for p in load_prompt_set("test") if prompt_category(p) == category]
@@ -116,8 +115,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     result = sd_quality.evaluate_model("toy:sd", "toy:test", per_prompt=4, seed=0)
-    large = larger_sample()
-    speed = sampling_speed(args.threads)
+    pipe = sd_quality.load_pipeline("toy:sd")
+    large = larger_sample(pipe)
+    speed = sampling_speed(pipe)
     print(json.dumps({**result, "larger_sample": large, "speed": speed}))
     if not args.no_write:
         write_section("toyworld-sd", section(result, speed, args.threads, large))

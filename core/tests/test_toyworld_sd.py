@@ -81,8 +81,8 @@ def test_shipped_pipeline_loads_offline_through_diffusers(monkeypatch: pytest.Mo
 @needs_model
 def test_shipped_pipeline_draws_single_objects() -> None:
     """A smoke check of quality at the toy preset's sampling settings (guidance interval):
-    more than half the single-object samples satisfy the oracle (single_object 0.65 to 0.74,
-    colors 0.54 to 0.58 on about 100 images each; docs/benchmarks.md)."""
+    more than half the single-object samples satisfy the oracle (single_object 0.96, colors 0.93
+    on 300 images each; docs/benchmarks.md)."""
     from finerewards.toyworld.oracle import satisfies
     from finerewards.toyworld.sd_quality import generation_settings, load_pipeline, sample
 
