@@ -1,6 +1,7 @@
-"""Performance figures of the core: CLI start-up against `import torch`, and score-cache hits.
+"""Performance figures of the core: CLI start-up against `import torch`, score-cache hits, one
+round of the README's default run (time per phase, peak memory), and the paper-scale memory.
 
-Run with `nox -s bench-perf` (or `python benchmarks/perf.py`). Writes
+Run with `nox -s bench-perf` (or `python benchmarks/perf.py [--core-only]`). Writes
 benchmarks/results/core_perf.json and the `core-perf` section of docs/benchmarks.md, then runs
 the plugins' own benchmark scripts (benchmarks/bench_*.py) when they are present.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import paper_scale  # noqa: E402
 from mdsections import machine, write_section  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -67,6 +69,31 @@ def bench_cache(reward: str, n: int = 48) -> dict[str, float]:
     return {"images": n, "scoring_s": scoring, "cache_hit_s": cached, "speedup": scoring / cached}
 
 
+def bench_round() -> dict[str, float]:
+    """One round of `fr train --reward caption --reward sam` (the toy preset), in a subprocess:
+    seconds per phase from its metrics, peak RSS of the process."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        argv = [sys.executable, "-m", "finerewards", "train", "--reward", "caption", "--reward", "sam"]
+        argv += ["--rounds", "1", "--no-cache", "--quiet", "--out", str(out)]
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        total = time.perf_counter() - start
+        row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    seconds = row["seconds"]
+    phases = sum(seconds.values())
+    return {
+        **{f"{name}_s": float(value) for name, value in seconds.items()},
+        "score_share": seconds["score"] / phases,
+        "process_s": total,
+        "peak_rss_gib": peak_kib / 2**20,
+        "images": row["images"],
+    }
+
+
 def cache_rewards() -> list[str]:
     from finerewards.registry import get_registry
 
@@ -79,7 +106,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     startup = bench_startup()
     cache = {name: bench_cache(name) for name in cache_rewards()}
-    data = {"machine": machine(), "startup_s": startup, "cache": cache}
+    rewards = cache_rewards()
+    one_round = bench_round() if "caption" in rewards and "sam" in rewards else None
+    paper = paper_scale.accounting() if "caption" in rewards and "sam" in rewards else None
+    data = {"machine": machine(), "startup_s": startup, "cache": cache, "round": one_round, "paper": paper}
     (RESULTS / "core_perf.json").write_text(json.dumps(data, indent=2) + "\n")
 
     torch = startup["import torch"]
@@ -105,9 +135,26 @@ def main() -> None:
         f"| {row['speedup']:.0f}x |"
         for name, row in cache.items()
     ]
+    if one_round is not None:
+        r = one_round
+        lines += [
+            "",
+            "One round of the README's main command (`fr train --reward caption --reward sam`, toy",
+            f"preset, {r['images']} images, cold score cache), in a subprocess:",
+            "",
+            "| generation (s) | scoring (s) | training (s) | scoring share (goal <= 25%) "
+            "| peak RSS (goal <= 4 GB) |",
+            "|---|---|---|---|---|",
+            f"| {r['generate_s']:.1f} | {r['score_s']:.1f} | {r['train_s']:.1f} "
+            f"| {100 * r['score_share']:.0f}% | {r['peak_rss_gib']:.2f} GiB |",
+        ]
+    if paper is not None:
+        lines += ["", paper_scale.markdown(paper)]
     write_section("core-perf", "\n".join(lines))
     print("\n".join(lines))
 
+    if "--core-only" in sys.argv[1:]:
+        return
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"\n== {script.name}", flush=True)
         subprocess.run([sys.executable, str(script)], check=True)

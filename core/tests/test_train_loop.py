@@ -22,6 +22,7 @@ from train_support import (
     RedOptions,
     RedPlusLength,
     RedShare,
+    lora_tensors,
     max_lora_diff,
     one_thread,
     red_registry,
@@ -134,6 +135,30 @@ def test_report_is_self_contained(run: Path) -> None:
     sources = [part.split("'")[0] for part in page.split("<img src='")[1:]]
     assert sources and all((run / src).is_file() for src in sources)
     assert "cand kept" in page
+
+
+@pytest.mark.parametrize("target", ["latents", "images"])
+def test_dpo_rounds_train_on_winner_and_loser_pairs(tmp_path: Path, target: str) -> None:
+    """With `objective = dpo` each kept winner is paired with its prompt's worst candidate: the
+    samples mark both, the metrics count them, the report shows them, and the adapter moves."""
+    config = tiny_config(
+        write_prompts(tmp_path / "p.txt"), "training.objective=dpo", f"training.target={target}"
+    )
+    summary = loop.train(config, tmp_path / "out", progress=False, echo=None)
+    run = tmp_path / "out"
+    for row in summary["metrics"]:
+        samples = read_jsonl(run / "rounds" / f"{row['round']:03d}" / "samples.jsonl")
+        kept = [s for s in samples if s["selected"]]
+        rejected = [s for s in samples if s["rejected"]]
+        assert row["kept"] == row["rejected"] == len(kept) == len(rejected) == len(PROMPTS)
+        for winner in kept:
+            loser = next(s for s in rejected if s["prompt_index"] == winner["prompt_index"])
+            group = [s for s in samples if s["prompt_index"] == winner["prompt_index"]]
+            assert loser["aggregate"] == min(s["aggregate"] for s in group) < winner["aggregate"]
+        assert math.isfinite(row["train_loss"]) and 0 < row["train_loss"]
+    assert "cand rejected" in (run / "report.html").read_text()
+    ups = [t for key, t in lora_tensors(run / "lora").items() if ".lora.up." in key]
+    assert ups and max(float(t.abs().max()) for t in ups) > 0  # up-projections start at zero
 
 
 def test_lora_loads_in_plain_diffusers_and_reproduces_the_samples(run: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from finerewards.aggregate import rank_sum, weighted_sum
 from finerewards.normalize import zscore
 from finerewards.train.seeds import derive_seed, image_seed, round_prompt_indices
-from finerewards.train.select import Candidate, rank_candidates, select
+from finerewards.train.select import Candidate, rank_candidates, reject, select
 
 
 def cands(table: dict[int, list[dict[str, float]]]) -> list[Candidate]:
@@ -32,6 +32,22 @@ def test_best_per_prompt_with_two_rewards_and_orientation() -> None:
     assert [(c.prompt_index, c.k) for c in kept] == [(0, 2), (1, 0)]
     assert all(c.selected == c.best for c in items)
     assert sum(c.best for c in items) == 2
+
+
+def test_reject_pairs_each_kept_winner_with_its_prompts_worst() -> None:
+    table = {
+        0: [{"r": 0.5}, {"r": 0.1}, {"r": 0.9}],
+        1: [{"r": 0.3}, {"r": 0.3}, {"r": 0.3}],  # all tied: no pair
+        2: [{"r": 0.2}, {"r": 0.7}, {"r": 0.2}],  # two equally bad: the first is the loser
+    }
+    items = cands(table)
+    rank_candidates(items, ["r"], {}, {"r": zscore}, rank_sum, {})
+    kept = select(items, 1.0, {})
+    winners, losers = reject(items, kept)
+    assert [(w.prompt_index, w.k, lo.k) for w, lo in zip(winners, losers)] == [(0, 2, 1), (2, 1, 0)]
+    assert [(c.prompt_index, c.k) for c in items if c.rejected] == [(0, 1), (2, 0)]
+    assert [(c.prompt_index, c.k) for c in items if c.selected] == [(0, 2), (2, 1)]
+    assert not any(c.worst for c in items if c.prompt_index == 1)
 
 
 def test_rank_sum_uses_ranks_not_sort_positions() -> None:

@@ -102,6 +102,17 @@ class TrainingConfig(_Section):
         le=999,
         description="train only at timesteps from this one up (the noisier steps, where layouts form)",
     )
+    objective: Literal["raft", "dpo"] = Field(
+        default="raft",
+        description=(
+            "'raft': the denoising loss on each kept winner (the paper); 'dpo': Diffusion-DPO"
+            " (Wallace et al. 2023) on each kept winner against its prompt's worst candidate,"
+            " relative to the base model"
+        ),
+    )
+    dpo_beta: float = Field(
+        default=2000.0, gt=0.0, le=1e7, description="DPO: how sharply preferences are enforced"
+    )
     gradient_checkpointing: bool = False
     target: Literal["latents", "images"] = Field(
         default="latents",

@@ -3,7 +3,10 @@
 As in the diffusers text-to-image LoRA script: images are encoded by the frozen VAE, noise is
 added at a random timestep by the DDPM forward process, the UNet with its adapter predicts the
 noise (or the velocity, per the scheduler's `prediction_type`), and the mean squared error
-trains the adapter only. Every random draw comes from one generator seeded by
+trains the adapter only. With `objective = "dpo"` the loss is Diffusion-DPO's (Wallace et al.
+2023): each kept winner comes with its prompt's worst candidate, both are noised alike, and the
+adapter is pushed to denoise the winner better, and the loser worse, than the base model (the
+UNet with its adapter switched off) does. Every random draw comes from one generator seeded by
 (run seed, round), and each step draws the *global* batch, of which every process takes its
 share and whose gradients are summed, so N processes do the same step as one.
 """
@@ -117,10 +120,13 @@ def train_round(
     dist: Dist,
     device: str,
     progress: Callable[[int, float], None] | None = None,
+    rejected: RoundData | None = None,
 ) -> float:
-    """Run `settings.steps_per_round` optimiser steps; return the mean training loss."""
+    """Run `settings.steps_per_round` optimiser steps; return the mean training loss.
+
+    `rejected` holds the losers of the pairs (aligned with `data`), needed by the DPO objective.
+    """
     import torch
-    import torch.nn.functional as F
 
     unet = pipe.unet
     generator = torch.Generator("cpu").manual_seed(seed)
@@ -148,7 +154,9 @@ def train_round(
     order = _order(count, settings.steps_per_round * batch, generator)
     shape = tuple(data.latent_mean.shape[1:])
     steps_total = int(noise_scheduler.config.num_train_timesteps)
-    prediction = noise_scheduler.config.prediction_type
+    dpo = settings.objective == "dpo"
+    if dpo and (rejected is None or rejected.latent_mean.shape != data.latent_mean.shape):
+        raise ValueError("the DPO objective needs one rejected example per kept one")
     losses: list[float] = []
     for step in range(settings.steps_per_round):
         ids = torch.tensor(order[step * batch : (step + 1) * batch])
@@ -156,31 +164,33 @@ def train_round(
         noise = torch.randn((batch, *shape), generator=generator)
         timesteps = torch.randint(settings.min_timestep, steps_total, (batch,), generator=generator)
         dropped = torch.rand(batch, generator=generator) < settings.prompt_dropout
+        loser_eps = torch.randn((batch, *shape), generator=generator) if dpo else None
         mine = list(range(dist.rank, batch, dist.world))
         optimizer.zero_grad(set_to_none=False)
         local = torch.zeros((), device=device)
         if mine:
             pick = ids[mine]
             latents = data.latent_mean[pick] + data.latent_std[pick] * eps[mine].to(device)
-            noisy_noise = noise[mine].to(device)
-            t = timesteps[mine].to(device)
             cond = data.embeddings[pick].clone()
             cond[dropped[mine].to(device)] = data.empty
-            noisy = noise_scheduler.add_noise(latents, noisy_noise, t)
-            if prediction == "v_prediction":
-                target = noise_scheduler.get_velocity(latents, noisy_noise, t)
-            elif prediction == "sample":
-                target = latents
-            else:
-                target = noisy_noise
-            with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                pred = unet(
-                    noisy.to(unet.dtype), t, encoder_hidden_states=cond.to(unet.dtype), return_dict=False
-                )[0]
-            per_example = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-            if settings.snr_gamma > 0:
-                weights = min_snr_weights(noise_scheduler, t, settings.snr_gamma, prediction)
-                per_example = per_example * weights
+            noisy_noise, t = noise[mine].to(device), timesteps[mine].to(device)
+            if rejected is not None and loser_eps is not None:
+                losers = rejected.latent_mean[pick] + rejected.latent_std[pick] * loser_eps[mine].to(device)
+                latents = torch.cat([latents, losers])
+                cond, t = torch.cat([cond, cond]), torch.cat([t, t])
+                noisy_noise = torch.cat([noisy_noise, noisy_noise])
+            batch_parts = (latents, noisy_noise, t, cond)
+            per_example = denoising_errors(unet, noise_scheduler, batch_parts, settings.snr_gamma, amp_dtype)
+            if dpo:
+                with torch.no_grad():
+                    unet.disable_adapters()
+                    try:
+                        reference = denoising_errors(
+                            unet, noise_scheduler, batch_parts, settings.snr_gamma, amp_dtype
+                        )
+                    finally:
+                        unet.enable_adapters()
+                per_example = dpo_losses(per_example, reference, settings.dpo_beta)
             local = per_example.sum() / batch
             (scaler.scale(local) if scaler is not None else local).backward()
         _sum_gradients(params, dist)
@@ -202,6 +212,53 @@ def train_round(
     if settings.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
     return sum(losses) / len(losses)
+
+
+def denoising_errors(
+    unet: Any,
+    noise_scheduler: Any,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    snr_gamma: float,
+    amp_dtype: torch.dtype | None,
+) -> torch.Tensor:
+    """Per-example denoising loss of the UNet as it is now on (latents, noise, timesteps, prompts).
+
+    The target follows the scheduler's `prediction_type`; with `snr_gamma` > 0 each example is
+    weighted by Min-SNR-gamma.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    latents, noise, t, cond = batch
+    prediction = noise_scheduler.config.prediction_type
+    noisy = noise_scheduler.add_noise(latents, noise, t)
+    if prediction == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, t)
+    elif prediction == "sample":
+        target = latents
+    else:
+        target = noise
+    with torch.autocast(torch.device(latents.device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        pred = unet(noisy.to(unet.dtype), t, encoder_hidden_states=cond.to(unet.dtype), return_dict=False)[0]
+    errors = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+    if snr_gamma > 0:
+        errors = errors * min_snr_weights(noise_scheduler, t, snr_gamma, prediction)
+    return errors
+
+
+def dpo_losses(errors: torch.Tensor, reference: torch.Tensor, beta: float) -> torch.Tensor:
+    """Diffusion-DPO's per-pair loss from the denoising errors of [winners; losers].
+
+    -log sigmoid(-beta / 2 * ((e_w - r_w) - (e_l - r_l))): low when the adapter lowers the
+    winner's error, and raises the loser's, more than the reference model does. What the two
+    images share (the model's own artefacts) cancels out, which is what keeps training on
+    the model's own samples from drifting.
+    """
+    import torch.nn.functional as F
+
+    half = errors.shape[0] // 2
+    margin = (errors[:half] - reference[:half]) - (errors[half:] - reference[half:])
+    return -F.logsigmoid(-0.5 * beta * margin)
 
 
 def min_snr_weights(

@@ -20,7 +20,7 @@ from finerewards.errors import FRError, UsageError
 from finerewards.train.config import TrainConfig
 from finerewards.train.run_dir import RunDir
 from finerewards.train.seeds import derive_seed, image_seed, round_prompt_indices
-from finerewards.train.select import Candidate, rank_candidates, select
+from finerewards.train.select import Candidate, rank_candidates, reject, select
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -254,7 +254,6 @@ class Trainer:
             if latent is not None:
                 with atomic_path(self._latent_path(index, cand)) as tmp:
                     save_file({"latent": latent.contiguous()}, str(tmp))
-        self._latents.clear()
         self.dist.barrier()
         return [load_file(str(self._latent_path(index, cand)))["latent"] for cand in kept]
 
@@ -275,23 +274,30 @@ class Trainer:
             self.plan.weights,
         )
 
-    def _train(self, index: int, kept: list[Candidate]) -> float:
-        from tqdm.auto import tqdm
-
-        from finerewards.train.finetune import embed_round, encode_round, train_round
+    def _round_data(self, index: int, cands: list[Candidate]) -> Any:
+        """The candidates encoded for training: their latents, or their re-encoded images."""
+        from finerewards.train.finetune import embed_round, encode_round
 
         cfg = self.config
-        prompts = [c.prompt for c in kept]
+        prompts = [c.prompt for c in cands]
         chunk = cfg.training.batch_size
         if cfg.training.target == "latents":
-            latents = self._share_latents(index, kept)
+            latents = self._share_latents(index, cands)
             self._phase("unet", "text_encoder")
-            data = embed_round(self.pipe, latents, prompts, self.device, chunk)
-        else:
-            self._latents.clear()
-            images = LazyImages([self.run_dir.round_dir(index) / c.image for c in kept])
-            self._phase("unet", "vae", "text_encoder")
-            data = encode_round(self.pipe, list(images), prompts, self.device, chunk)
+            return embed_round(self.pipe, latents, prompts, self.device, chunk)
+        images = LazyImages([self.run_dir.round_dir(index) / c.image for c in cands])
+        self._phase("unet", "vae", "text_encoder")
+        return encode_round(self.pipe, list(images), prompts, self.device, chunk)
+
+    def _train(self, index: int, kept: list[Candidate], losers: list[Candidate]) -> float:
+        from tqdm.auto import tqdm
+
+        from finerewards.train.finetune import train_round
+
+        cfg = self.config
+        data = self._round_data(index, kept)
+        rejected = self._round_data(index, losers) if losers else None
+        self._latents.clear()
         self._phase("unet")
         bar = tqdm(
             total=cfg.training.steps_per_round,
@@ -316,6 +322,7 @@ class Trainer:
                 self.dist,
                 self.device,
                 tick,
+                rejected,
             )
         finally:
             bar.close()
@@ -344,11 +351,19 @@ class Trainer:
         ]
         cands = sorted(gathered, key=lambda c: (c.prompt_index, c.k))
         kept = select(cands, cfg.keep_fraction, self.plan.weights)
+        losers: list[Candidate] = []
+        if cfg.training.objective == "dpo":
+            kept, losers = reject(cands, kept)
+            if not kept:
+                raise FRError(
+                    f"round {index:03d}: every prompt's candidates tie on the rewards, so there is no"
+                    " preference pair to learn from (DPO); use more candidates per prompt or other rewards"
+                )
         if dist.is_main:
             atomic_write_jsonl(run.samples_path(index), [c.as_json() for c in cands])
         dist.barrier()
         t1 = time.perf_counter()
-        loss = self._train(index, kept)
+        loss = self._train(index, kept, losers)
         t_train = time.perf_counter() - t1
         if dist.is_main:
             save_lora(self.pipe.unet, run.round_lora_dir(index))
@@ -358,6 +373,7 @@ class Trainer:
             "prompts": len(indices),
             "images": len(cands),
             "kept": len(kept),
+            "rejected": len(losers),
             "reward_mean": {n: _mean([c.scores[n] for c in cands]) for n in cfg.rewards},
             "reward_mean_kept": {n: _mean([c.scores[n] for c in kept]) for n in cfg.rewards},
             "train_loss": loss,
@@ -371,7 +387,8 @@ class Trainer:
             f"{n} {row['reward_mean'][n]:.4f} (kept {row['reward_mean_kept'][n]:.4f})" for n in cfg.rewards
         )
         self.echo(
-            f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(kept)}; "
+            f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(kept)}"
+            f"{f' (+{len(losers)} rejected)' if losers else ''}; "
             f"{means}; loss {loss:.4f}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
         )
         return row

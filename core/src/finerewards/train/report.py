@@ -106,6 +106,7 @@ th { background: #f4f4f4; }
 .cand img { width: 112px; height: 112px; image-rendering: pixelated; display: block; }
 .kept { border-color: #2a2; }
 .best { border-color: #e90; }
+.rejected { border-color: #c33; }
 """
 
 
@@ -155,7 +156,8 @@ def render(run: RunDir, config: TrainConfig) -> str:
         parts.append("</table>")
     parts.append(
         "<p>Border: <span style='color:#2a2'>green</span> kept for training, "
-        "<span style='color:#e90'>orange</span> best of its prompt but not kept (keep fraction).</p>"
+        "<span style='color:#e90'>orange</span> best of its prompt but not kept (keep fraction), "
+        "<span style='color:#c33'>red</span> the rejected side of a preference pair (DPO).</p>"
     )
     for row in metrics:
         index = int(row["round"])
@@ -168,7 +170,12 @@ def render(run: RunDir, config: TrainConfig) -> str:
         for group in shown.values():
             parts.append(f"<h3 class='prompt'>{html.escape(group[0]['prompt'])}</h3><div class='cands'>")
             for sample in group:
-                css = "cand kept" if sample["selected"] else ("cand best" if sample["best"] else "cand")
+                if sample["selected"]:
+                    css = "cand kept"
+                elif sample.get("rejected"):
+                    css = "cand rejected"
+                else:
+                    css = "cand best" if sample["best"] else "cand"
                 src = html.escape(f"rounds/{index:03d}/{sample['image']}")
                 scores = "<br>".join(f"{html.escape(n)}: {_fmt(v)}" for n, v in sample["scores"].items())
                 parts.append(

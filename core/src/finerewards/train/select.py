@@ -29,7 +29,9 @@ class Candidate:
     normalized: dict[str, float] = field(default_factory=dict)
     aggregate: float = 0.0
     best: bool = False
+    worst: bool = False
     selected: bool = False
+    rejected: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,14 +57,21 @@ def rank_candidates(
     aggregator: Callable[..., list[float]],
     weights: Mapping[str, float],
 ) -> None:
-    """Fill `normalized`, `aggregate` and `best` of every candidate, prompt group by group."""
+    """Fill `normalized`, `aggregate`, `best` and `worst` of every candidate, group by group.
+
+    `worst` is the lowest aggregate of the group (the first of equals), and only where the
+    group's aggregates differ: a group of ties has no worse candidate to learn against.
+    """
     for group in groups(candidates).values():
         raw = {name: [c.scores[name] for c in group] for name in rewards}
         ranking = rank_group(raw, higher_is_better, normalizers, aggregator, weights)
+        lowest = min(ranking.aggregate)
+        worst = ranking.aggregate.index(lowest) if lowest < max(ranking.aggregate) else -1
         for i, cand in enumerate(group):
             cand.normalized = {name: ranking.normalized[name][i] for name in rewards}
             cand.aggregate = ranking.aggregate[i]
             cand.best = i == ranking.best
+            cand.worst = i == worst
 
 
 def prompt_score(cand: Candidate, weights: Mapping[str, float]) -> float:
@@ -84,3 +93,26 @@ def select(
     for cand in winners:
         cand.selected = True
     return sorted(winners, key=lambda c: c.prompt_index)
+
+
+def reject(
+    candidates: Sequence[Candidate], kept: Sequence[Candidate]
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Preference pairs for `objective = "dpo"`: each kept winner with its prompt's worst.
+
+    Marks the losers `rejected` and returns (winners, losers), aligned; a kept winner whose
+    group is all ties has no loser and is left out (and unmarked as kept).
+    """
+    worst = {c.prompt_index: c for c in candidates if c.worst}
+    for cand in candidates:
+        cand.rejected = False
+    winners, losers = [], []
+    for cand in kept:
+        loser = worst.get(cand.prompt_index)
+        if loser is None or loser is cand:
+            cand.selected = False
+            continue
+        loser.rejected = True
+        winners.append(cand)
+        losers.append(loser)
+    return winners, losers
