@@ -2,8 +2,9 @@
 
     python benchmarks/finetune_drift.py SOURCE ['{"training": {"target": "images"}}']
 
-Runs the toy preset's rounds (its prompts per round, K, LoRA and training settings, with the
-JSON overrides given) outside `fr train`, training each round on one of:
+Runs the toy preset's rounds (its prompts per round, K and LoRA, the RAFT training settings it
+had before it moved to DPO, and the JSON overrides given) outside `fr train`, training each
+round on one of:
 - `gt`: ground-truth renders of the round's prompts (the data toy:sd was trained on);
 - `self`: one sample of the model per prompt, unselected (pure self-consumption drift);
 - `oracle`: the best of K samples by the exact oracle.
@@ -25,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import balanced_prompts
 
 EVAL_SEED = 1_000_000
+RAFT = {"training": {"objective": "raft", "steps_per_round": 10, "learning_rate": 1e-4}}
+"""The toy preset's training before it moved to DPO: what the documented probes ran."""
 
 
 def main() -> None:
@@ -45,7 +48,7 @@ def main() -> None:
     source = sys.argv[1]
     overrides = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
-    cfg = TrainConfig.model_validate(deep_merge(PRESETS["toy"], overrides))
+    cfg = TrainConfig.model_validate(deep_merge(deep_merge(PRESETS["toy"], RAFT), overrides))
     pipe = load_pipeline("toy:sd")
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     params = add_lora(pipe.unet, cfg.lora, 1)

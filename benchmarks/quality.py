@@ -1,5 +1,6 @@
-"""The paper's table on the toy world: RAFT fine-tuning of `toy:sd` with each reward, and with
-rewards combined, against the base model, measured exactly by the oracle on `toy:test`.
+"""The paper's table on the toy world: reward-ranked fine-tuning of `toy:sd` (the toy preset's
+loop) with each reward, and with rewards combined, against the base model, measured exactly by
+the oracle on `toy:test`.
 
 `nox -s bench-quality` (or `python benchmarks/quality.py`) trains every row with `fr train`
 (the toy preset: the same compute budget for every row) for each seed, samples `toy:test`
@@ -99,10 +100,15 @@ class Evaluator:
 
     def sample(self, lora: Path | None) -> list[Any]:
         from finerewards.toyworld import sd_quality
+
+        return self.sample_pipeline(sd_quality.load_pipeline("toy:sd", lora))
+
+    def sample_pipeline(self, pipe: Any) -> list[Any]:
+        """The evaluation images of a loaded pipeline (with whatever adapter it holds)."""
+        from finerewards.toyworld import sd_quality
         from finerewards.train.config import GenerationConfig
         from finerewards.train.pipeline import set_sampler
 
-        pipe = sd_quality.load_pipeline("toy:sd", lora)
         set_sampler(pipe, self.settings["scheduler"], pipe.scheduler.config)
         return sd_quality.sample(pipe, self.prompts, self.seeds, GenerationConfig(**self.settings))
 
@@ -331,7 +337,8 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         f"on {results['machine']}; {results['seconds'] / 60:.0f} min in all. Every row is `fr train` with "
         f"the toy preset (the same budget: {preset['rounds']} rounds, {preset['prompts_per_round']} "
         f"prompts a round, K = {preset['images_per_prompt']}, {preset['training']['steps_per_round']} "
-        f"LoRA steps a round{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
+        f"LoRA steps a round of the `{preset['training'].get('objective', 'raft')}` objective"
+        f"{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
         f"seeds 0..{s['seeds'] - 1}; evaluation: `toy:test`, each category about {s['per_category']} "
         "images (prompts repeated), the same seeds for every model; overall = mean over categories. "
         "Mean ± standard deviation over seeds.",

@@ -26,6 +26,18 @@ from quality import Evaluator  # noqa: E402
 ROOT = HERE / "results" / "tune"
 
 
+def toy_sd_digest() -> str:
+    """A short hash of the shipped toy:sd weights, so a cached base evaluation is never stale."""
+    import hashlib
+
+    from finerewards.models import resolve_model
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(resolve_model("toy:sd")).rglob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def main() -> None:
     name, extra = sys.argv[1], sys.argv[2:]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -42,7 +54,7 @@ def main() -> None:
         print(json.dumps({"train_seconds": round(time.time() - started)}), flush=True)
     per_category = int(os.environ.get("PER_CATEGORY", "150"))
     evaluator = Evaluator(per_category, dict(PRESETS["toy"]["generation"]), accuracy_only=True)
-    base_file = ROOT / f"base_{per_category}.json"
+    base_file = ROOT / f"base_{per_category}_{toy_sd_digest()}.json"  # a retrained toy:sd gets its own
     if not base_file.exists():
         base_file.write_text(json.dumps(evaluator.accuracy(None)))
     results = {"base": json.loads(base_file.read_text()), name: evaluator.accuracy(out / "lora")}

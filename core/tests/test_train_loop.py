@@ -302,6 +302,8 @@ def test_out_holding_a_run_or_anything_is_refused(run: Path, tmp_path: Path) -> 
 
 LEARN_PROMPTS = [f"prompt number {i}" for i in range(16)]
 LEARN = [
+    # The paper's loss: its drift on a model's own samples is what the control run below measures.
+    "training.objective=raft",
     "generation.guidance_scale=1.0",
     "generation.steps=4",
     "training.steps_per_round=30",

@@ -174,13 +174,15 @@ PRESETS: dict[str, dict[str, Any]] = {
             "batch_size": 64,
         },
         "lora": {"rank": 4, "alpha": 4},
-        # Few passes over the kept images, re-encoded by the VAE, with toy:sd's own loss
-        # weighting: the settings that moved the model least away from its base in the probes
-        # of docs/benchmarks.md (`toy-preset-probes`); more training lowered accuracy.
+        # Preference pairs (DPO) on the kept images re-encoded by the VAE, with toy:sd's own
+        # loss weighting: learning from the winners alone (RAFT) did not lift toy:sd even with
+        # the exact oracle as the reward; pairs did (docs/benchmarks.md, `toy-preset-probes`).
         "training": {
-            "steps_per_round": 10,
+            "objective": "dpo",
+            "dpo_beta": 2000.0,
+            "steps_per_round": 150,
             "batch_size": 16,
-            "learning_rate": 1e-4,
+            "learning_rate": 5e-4,
             "snr_gamma": 5.0,
             "target": "images",
         },
