@@ -346,6 +346,8 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         table(results),
         "",
         "Rows not available in the toy world say why. Raw figures: `benchmarks/results/quality.json`.",
+        "Train minutes are `fr train` wall time with the score cache shared between rows: every row",
+        "starts from the same base samples, so rows after the first reuse their round-0 scores.",
     ]
     if has_plot:
         lines += ["", "![accuracy against rounds](img/quality_curves.png)"]
