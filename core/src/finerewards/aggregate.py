@@ -159,6 +159,12 @@ class GroupRanking:
         """Index of the winning candidate (the first one on an exact tie)."""
         return max(range(len(self.aggregate)), key=lambda i: (self.aggregate[i], -i))
 
+    @property
+    def worst(self) -> int:
+        """Index of the lowest aggregate (the first on a tie); -1 when every candidate ties."""
+        lowest = min(self.aggregate, default=0.0)
+        return self.aggregate.index(lowest) if lowest < max(self.aggregate, default=0.0) else -1
+
 
 def check_finite(reward: str, scores: Sequence[float], labels: Sequence[str] | None = None) -> None:
     """Raise a `RewardError` naming the reward and the item when a score is NaN or infinite."""

@@ -65,13 +65,11 @@ def rank_candidates(
     for group in groups(candidates).values():
         raw = {name: [c.scores[name] for c in group] for name in rewards}
         ranking = rank_group(raw, higher_is_better, normalizers, aggregator, weights)
-        lowest = min(ranking.aggregate)
-        worst = ranking.aggregate.index(lowest) if lowest < max(ranking.aggregate) else -1
         for i, cand in enumerate(group):
             cand.normalized = {name: ranking.normalized[name][i] for name in rewards}
             cand.aggregate = ranking.aggregate[i]
             cand.best = i == ranking.best
-            cand.worst = i == worst
+            cand.worst = i == ranking.worst
 
 
 def prompt_score(cand: Candidate, weights: Mapping[str, float]) -> float:
