@@ -105,8 +105,8 @@ def cache_rewards() -> list[str]:
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     startup = bench_startup()
-    cache = {name: bench_cache(name) for name in cache_rewards()}
     rewards = cache_rewards()
+    cache = {name: bench_cache(name) for name in rewards}
     one_round = bench_round() if "caption" in rewards and "sam" in rewards else None
     paper = paper_scale.accounting() if "caption" in rewards and "sam" in rewards else None
     data = {"machine": machine(), "startup_s": startup, "cache": cache, "round": one_round, "paper": paper}
