@@ -42,23 +42,18 @@ def _pair_margin(pipe: object, winner: torch.Tensor, loser: torch.Tensor, cond: 
     """Mean DPO margin on fresh noise: negative when the adapter favours the winner."""
     from diffusers import DDPMScheduler
 
+    from finerewards.train.finetune import denoising_errors
+
     unet = pipe.unet  # type: ignore[attr-defined]
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)  # type: ignore[attr-defined]
     generator = torch.Generator().manual_seed(999)
-    latents = torch.cat([winner, loser])
     noise = torch.randn(winner.shape, generator=generator).repeat(2, 1, 1, 1)
     t = torch.randint(0, 1000, (winner.shape[0],), generator=generator).repeat(2)
-    noisy = scheduler.add_noise(latents, noise, t)
-    hidden = cond.repeat(2, 1, 1)
-
-    def errors() -> torch.Tensor:
-        pred = unet(noisy, t, encoder_hidden_states=hidden, return_dict=False)[0]
-        return ((pred - noise) ** 2).mean(dim=(1, 2, 3))
-
+    batch = (torch.cat([winner, loser]), noise, t, cond.repeat(2, 1, 1))
     with torch.no_grad():
-        mine = errors()
+        mine = denoising_errors(unet, scheduler, batch, 0.0, None)
         unet.disable_adapters()
-        reference = errors()
+        reference = denoising_errors(unet, scheduler, batch, 0.0, None)
         unet.enable_adapters()
     half = winner.shape[0]
     return float(((mine[:half] - reference[:half]) - (mine[half:] - reference[half:])).mean())
