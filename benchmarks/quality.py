@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ sys.path.insert(0, str(HERE))
 from mdsections import machine, write_section  # noqa: E402
 
 RESULTS = HERE / "results" / "quality.json"
+RUNS = HERE / "results" / "quality-runs"
+"""One `fr train` folder per row and seed, under the fingerprint of the settings (git-ignored)."""
 IMAGES = HERE.parent / "docs" / "img"
 EVAL_SEED = 100_000
 """Image i of an evaluation uses seed EVAL_SEED + i, for every model (paired comparison)."""
@@ -160,23 +163,65 @@ def _toy_path(ref: str) -> str:
 # --- training ---------------------------------------------------------------------------------
 
 
-def train(row: Row, seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
-    """`fr train` for one row and seed (toy preset); its JSON summary plus the wall time."""
+def run_name(row: Row, seed: int) -> str:
+    return f"{'+'.join(row.rewards)}-{row.aggregate}-{seed}"
+
+
+def train(row: Row, seed: int, out: Path, extra: list[str], threads: int) -> dict[str, Any]:
+    """`fr train` for one row and seed (toy preset); its JSON summary plus the wall time.
+
+    The summary is kept in the run folder (`quality-summary.json`, written last), so a run that
+    finished is never trained again by a resumed benchmark."""
+    done_file = out / "quality-summary.json"
+    if done_file.exists() and (out / "lora").is_dir():
+        return json.loads(done_file.read_text())
+    if out.exists():
+        shutil.rmtree(out)  # an interrupted run: start it again
     argv = [sys.executable, "-m", "finerewards", "train", "--seed", str(seed), "--out", str(out)]
     for name in row.rewards:
         argv += ["--reward", name]
     argv += ["--aggregate", row.aggregate, "--quiet", "--json", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
     started = time.time()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     summary = json.loads(done.stdout)
     summary["wall_seconds"] = round(time.time() - started, 1)
+    tmp = done_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary))
+    tmp.replace(done_file)
     return summary
 
 
 def round_loras(run: Path) -> list[Path]:
     return sorted(p / "lora" for p in (run / "rounds").iterdir() if (p / "lora").is_dir())
+
+
+def fingerprint(per_category: int, extra: list[str]) -> str:
+    """What a run's figures depend on besides its row and seed: the toy preset, every reward's
+    toy preset, the evaluation size, the extra `--set`s, and the toy:sd weights. Results and run
+    folders of another fingerprint are never reused."""
+    import hashlib
+
+    from finerewards.registry import get_registry
+    from finerewards.train.config import PRESETS
+
+    rewards = {n: e.spec.presets.get("toy") for n, e in sorted(get_registry().rewards.items())}
+    key = json.dumps(
+        [PRESETS["toy"], rewards, per_category, extra, toy_sd_digest()], sort_keys=True, default=str
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def toy_sd_digest() -> str:
+    """A short hash of the shipped toy:sd weights (a retrained toy:sd invalidates old figures)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(_toy_path("toy:sd")).rglob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -230,13 +275,22 @@ def curves_plot(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def sample_grid(rows: list[tuple[str, list[Any]]], path: Path, count: int) -> None:
-    """One strip of samples per model, the same prompts and seeds in every strip."""
+def save_strip(images: list[Any], path: Path, count: int = 16) -> None:
+    """The first `count` evaluation images side by side (one row of the samples grid)."""
     import numpy as np
     from PIL import Image
 
-    strips = [np.concatenate(list(images[:count]), axis=1) for _, images in rows]
-    Image.fromarray(np.concatenate(strips, axis=0)).save(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(list(images[:count]), axis=1)).save(path)
+
+
+def sample_grid(strips: list[tuple[str, Path]], path: Path) -> None:
+    """One strip of samples per model (the same prompts and seeds in every strip)."""
+    import numpy as np
+    from PIL import Image
+
+    rows = [np.asarray(Image.open(p).convert("RGB")) for _, p in strips]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -251,15 +305,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", default="", help="comma-separated row labels or reward names (default all)")
     parser.add_argument("--quick", action="store_true", help="one seed, main rows, 100 images per category")
     parser.add_argument("--set", action="append", default=[], help="passed to every fr train as --set")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--jobs", type=int, default=1, help="fr train runs at once (cores/jobs threads each)")
+    parser.add_argument("--fresh", action="store_true", help="ignore finished runs of an earlier invocation")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / jobs)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.quick:
         args.seeds, args.per_category = 1, 100
+    threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     from finerewards.train.config import PRESETS
 
     wanted = set(args.rows.split(",")) if args.rows else set()
@@ -271,53 +327,101 @@ def main(argv: list[str] | None = None) -> None:
     settings = dict(PRESETS["toy"]["generation"])
     extra = [x for item in args.set for x in ("--set", item)]
     started = time.time()
-    evaluator = Evaluator(args.per_category, settings)
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "settings": {
+    key = fingerprint(args.per_category, args.set)
+    runs_dir = RUNS / key
+    results = _load(key, args.fresh)
+    results.update(
+        machine=machine(),
+        settings={
             "seeds": args.seeds,
             "per_category": args.per_category,
             "set": args.set,
             "toy_preset": PRESETS["toy"],
         },
-        "rows": {},
-        "curves": {},
-    }
-    grid: list[tuple[str, list[Any]]] = []
-    with tempfile.TemporaryDirectory(prefix="fr-quality-") as tmp:
-        for row in rows:
-            runs: list[dict[str, Any]] = []
-            for seed in range(args.seeds if row.rewards else 1):
-                if not row.rewards:
-                    figures, images = evaluator.measure(None)
-                    runs.append({"seed": None, "figures": figures})
-                    grid.append(("base", images))
-                    print(f"{row.label}: {figures['accuracy']['overall']:.3f}", flush=True)
-                    continue
-                out = Path(tmp) / f"{'+'.join(row.rewards)}-{row.aggregate}-{seed}"
-                summary = train(row, seed, out, extra)
-                if "error" in summary:
-                    runs.append({"seed": seed, "error": summary["error"]})
-                    print(f"{row.label} seed {seed}: {summary['error']}", flush=True)
-                    break  # the same error would repeat for every seed
-                figures, images = evaluator.measure(out / "lora")
-                runs.append({"seed": seed, "figures": figures, "train": summary})
-                print(f"{row.label} seed {seed}: {figures['accuracy']['overall']:.3f}", flush=True)
+        jobs=args.jobs,
+    )
+    evaluator = Evaluator(args.per_category, settings)
+    base = rows[0]
+    if base.label not in results["runs"]:
+        figures, images = evaluator.measure(None)
+        save_strip(images, runs_dir / "base-samples.png")
+        results["runs"][base.label] = {"seed": None, "figures": figures}
+        _save(results)
+    print(f"{base.label}: {results['runs'][base.label]['figures']['accuracy']['overall']:.3f}", flush=True)
+
+    todo = [
+        (row, seed)
+        for row in rows
+        if row.rewards
+        for seed in range(args.seeds)
+        if f"{row.label}|{seed}" not in results["runs"]
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {
+            pool.submit(train, row, seed, runs_dir / run_name(row, seed), extra, threads): (row, seed)
+            for row, seed in todo
+        }
+        for future in as_completed(futures):
+            row, seed = futures[future]
+            if future.cancelled():
+                continue
+            summary = future.result()
+            if "error" in summary:
+                results["runs"][f"{row.label}|{seed}"] = {"seed": seed, "error": summary["error"]}
+                print(f"{row.label} seed {seed}: {summary['error']}", flush=True)
+                for other, (row2, _) in futures.items():
+                    if row2 == row:
+                        other.cancel()  # the same error would repeat for every seed
+            else:
+                run = runs_dir / run_name(row, seed)
+                figures, images = evaluator.measure(run / "lora")
+                entry: dict[str, Any] = {"seed": seed, "figures": figures, "train": summary}
                 if seed == 0:
-                    grid.append((row.label, images))
+                    save_strip(images, run / "samples.png")
                     if row.main:
-                        base = results["rows"][ROWS[0].label][0]["figures"]["accuracy"]["overall"]
-                        results["curves"][row.label] = [base] + [
-                            evaluator.accuracy(lora)["overall"] for lora in round_loras(out)
-                        ]
-            results["rows"][row.label] = runs
+                        entry["curve"] = [evaluator.accuracy(lora)["overall"] for lora in round_loras(run)]
+                results["runs"][f"{row.label}|{seed}"] = entry
+                print(f"{row.label} seed {seed}: {figures['accuracy']['overall']:.3f}", flush=True)
+            results["seconds"] = results.get("seconds", 0.0) + round(time.time() - started, 1)
+            started = time.time()
             _save(results)
-    results["seconds"] = round(time.time() - started, 1)
+    results["seconds"] = results.get("seconds", 0.0) + round(time.time() - started, 1)
     _save(results)
+    collect(results, rows, args.seeds)
+    strips = [("base", runs_dir / "base-samples.png")] + [
+        (r.label, runs_dir / run_name(r, 0) / "samples.png") for r in rows if r.rewards
+    ]
     IMAGES.mkdir(parents=True, exist_ok=True)
-    sample_grid(grid, IMAGES / "quality_samples.png", count=16)
+    sample_grid([(label, path) for label, path in strips if path.exists()], IMAGES / "quality_samples.png")
     has_plot = curves_plot(results, IMAGES / "quality_curves.png")
     write_section("quality", markdown(results, rows, has_plot))
+
+
+def collect(results: dict[str, Any], rows: list[Row], seeds: int) -> None:
+    """The table's view of the finished runs: `rows` (label -> runs) and `curves` (main rows,
+    seed 0, starting from the base model's accuracy)."""
+    base = results["runs"][ROWS[0].label]
+    results["rows"], results["curves"] = {}, {}
+    for row in rows:
+        if not row.rewards:
+            results["rows"][row.label] = [base]
+            continue
+        runs = [
+            results["runs"][k] for k in (f"{row.label}|{s}" for s in range(seeds)) if k in results["runs"]
+        ]
+        results["rows"][row.label] = runs
+        first = next((r for r in runs if r.get("seed") == 0 and "curve" in r), None)
+        if row.main and first:
+            results["curves"][row.label] = [base["figures"]["accuracy"]["overall"], *first["curve"]]
+
+
+def _load(key: str, fresh: bool) -> dict[str, Any]:
+    """The results of earlier invocations with the same fingerprint (finished runs are kept)."""
+    if not fresh and RESULTS.exists():
+        old = json.loads(RESULTS.read_text())
+        if old.get("fingerprint") == key and "runs" in old:
+            return old
+    return {"fingerprint": key, "runs": {}, "seconds": 0.0}
 
 
 def _save(results: dict[str, Any]) -> None:
@@ -346,8 +450,11 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         table(results),
         "",
         "Rows not available in the toy world say why. Raw figures: `benchmarks/results/quality.json`.",
-        "Train minutes are `fr train` wall time with the score cache shared between rows: every row",
-        "starts from the same base samples, so rows after the first reuse their round-0 scores.",
+        f"Train minutes are `fr train` wall time, {results.get('jobs', 1)} run(s) at a time on the "
+        "machine's cores, with the score cache shared between rows: every row starts from the same "
+        "base samples, so rows after the first reuse their round-0 scores. The benchmark resumes: "
+        "finished runs (`benchmarks/results/quality-runs/`, under a fingerprint of the presets) are "
+        "kept, and the time above adds up every invocation.",
     ]
     if has_plot:
         lines += ["", "![accuracy against rounds](img/quality_curves.png)"]

@@ -21,21 +21,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quality import Evaluator  # noqa: E402
+from quality import Evaluator, toy_sd_digest  # noqa: E402
 
 ROOT = HERE / "results" / "tune"
-
-
-def toy_sd_digest() -> str:
-    """A short hash of the shipped toy:sd weights, so a cached base evaluation is never stale."""
-    import hashlib
-
-    from finerewards.models import resolve_model
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(resolve_model("toy:sd")).rglob("*.safetensors")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def main() -> None:
