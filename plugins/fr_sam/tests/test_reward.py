@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from finerewards.registry import get_registry
 from finerewards.testing import default_inputs
@@ -16,6 +17,7 @@ from fr_sam.labels import Label, crop_box
 from fr_sam.parts import (
     ImageParts,
     Part,
+    foreground_points,
     generator_kwargs,
     largest_component,
     remove_small_regions,
@@ -83,6 +85,20 @@ def test_a_mask_widened_by_a_fragment_is_a_duplicate_once_cleaned() -> None:
     assert len(plain.parts) == 4
     cleaned = select_parts(records, SamRewardOptions(min_area=20, single_component=True), 64 * 64, 0.7)
     assert sorted(p.box for p in cleaned.parts) == [(5, 5, 23, 23), (35, 35, 53, 53)]
+
+
+def test_foreground_points_leave_out_the_plain_background() -> None:
+    from segment_anything.utils.amg import build_point_grid
+
+    grid = build_point_grid(16)
+    image = np.full((64, 64, 3), 255, dtype=np.uint8)
+    image[8:24, 8:24] = (220, 30, 30)  # a red square
+    image[40:50, 40:50] = 230  # a faint grey smudge: within the tolerance, background
+    kept = foreground_points(grid, image, tolerance=40)
+    xs, ys = kept[:, 0] * 64, kept[:, 1] * 64
+    assert len(kept) == 16  # the 4 x 4 grid points on the square (spacing 4 px)
+    assert ((xs >= 8) & (xs < 24) & (ys >= 8) & (ys < 24)).all()
+    assert len(foreground_points(grid, image, tolerance=20)) == 16 + 4  # the 2 x 2 points on the smudge count now
 
 
 def test_generator_settings_precedence() -> None:
@@ -238,3 +254,36 @@ def test_images_of_different_sizes_share_a_batch(tiny_reward: SamReward) -> None
     batch = tiny_reward.score(odd, prompts[:3]).scores
     singles = [tiny_reward.score([img], [p]).scores[0] for img, p in zip(odd, prompts[:3])]
     assert batch == pytest.approx(singles, abs=1e-4)
+
+
+def _decoder_points(reward: SamReward, images: list[Any], prompts: list[str]) -> tuple[list[int], Any]:
+    """Points per mask-decoder call while scoring, and the reward's output."""
+    points: list[int] = []
+
+    def count(_module: Any, _args: Any, kwargs: dict[str, Any], _out: Any) -> None:
+        points.append(int(kwargs["sparse_prompt_embeddings"].shape[0]))
+
+    assert reward.finder is not None
+    handle = reward.finder.sam.mask_decoder.register_forward_hook(count, with_kwargs=True)
+    try:
+        out = reward.score(images, prompts)
+    finally:
+        handle.remove()
+    return points, out
+
+
+def test_background_points_are_not_prompted() -> None:
+    spec = get_registry().reward("sam")
+    images, prompts = default_inputs()
+    batch = [images[0], Image.new("RGB", (64, 64), "white")]
+    calls, outs = {}, {}
+    for mode in ("prompt", "skip"):
+        reward = spec.build(spec.resolve_options("toy", {**shared_tiny_models(), "background_points": mode}))
+        reward.setup("cpu", "float32")
+        calls[mode], outs[mode] = _decoder_points(reward, batch, [prompts[0], "a red circle"])
+    grid = 16  # the tiny folder's 4 x 4 grid
+    assert calls["prompt"] == [grid, grid]
+    assert [d["points_prompted"] for d in outs["prompt"].details] == [grid, grid]
+    assert len(calls["skip"]) == 1 and 0 < calls["skip"][0] < grid  # the render's objects only
+    assert [d["points_prompted"] for d in outs["skip"].details] == [calls["skip"][0], 0]
+    assert outs["skip"].details[1]["parts"] == [] and outs["skip"].scores[1] == 1.0  # blank: empty score

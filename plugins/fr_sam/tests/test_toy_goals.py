@@ -56,3 +56,24 @@ def test_satisfying_image_beats_one_recolored_object(results: dict[str, Any]) ->
     accuracy, n = _accuracy(results, "recolored")
     assert n >= 20
     assert accuracy >= 0.80, f"recoloured pairs: {accuracy:.2%} of {n}"
+
+
+def test_skipping_background_points_finds_the_same_parts() -> None:
+    """The toy preset does not prompt SAM on the white background: on ground-truth renders the
+    parts (boxes and labels) are those the full grid finds."""
+    from finerewards.testing import default_inputs
+
+    spec = get_registry().reward("sam")
+    images, prompts = default_inputs()
+    found = {}
+    for mode in ("prompt", "skip"):
+        reward = spec.build(spec.resolve_options("toy", {"background_points": mode}))
+        reward.setup("cpu", "float32")
+        out = reward.score(images, prompts)
+        found[mode] = [[(p["box"], p["label"]) for p in d["parts"]] for d in out.details]
+        prompted = [d["points_prompted"] for d in out.details]
+        reward.close()
+        if mode == "skip":
+            assert max(prompted) < 256 / 2  # most of the 16 x 16 grid is background
+    assert found["skip"] == found["prompt"]
+    assert sum(map(len, found["skip"])) >= len(images)

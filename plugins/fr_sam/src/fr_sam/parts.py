@@ -50,6 +50,8 @@ class ImageParts:
     background_masks: int = 0
     small_masks: int = 0
     over_limit: int = 0
+    points: int = 0
+    """Grid points prompted (fewer than the grid when background points are skipped)."""
 
 
 def generator_kwargs(options: SamRewardOptions, recommended: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +108,23 @@ def largest_component(mask: np.ndarray) -> tuple[np.ndarray, bool]:
         return mask, False
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     return labels == int(np.argmax(sizes)) + 1, True
+
+
+def background_colour(array: np.ndarray) -> np.ndarray:
+    """The image's background colour: the per-channel median of its border pixels."""
+    border = np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
+    return np.median(border.astype(np.int16), axis=0)
+
+
+def foreground_points(grid: np.ndarray, array: np.ndarray, tolerance: int) -> np.ndarray:
+    """The points of a normalised (x, y) grid whose pixel differs from the background colour by
+    more than `tolerance` in some channel."""
+    height, width = array.shape[:2]
+    xs = np.clip((grid[:, 0] * width).astype(int), 0, width - 1)
+    ys = np.clip((grid[:, 1] * height).astype(int), 0, height - 1)
+    pixels = array[ys, xs].astype(np.int16)
+    far = np.abs(pixels - background_colour(array)).max(axis=1) > tolerance
+    return grid[far]
 
 
 def clean_parts(parts: list[Part], options: SamRewardOptions, nms_thresh: float) -> list[Part]:
@@ -184,6 +203,7 @@ class PartFinder:
         self.generator = SamAutomaticMaskGenerator(sam, **kwargs)
         self.nms_thresh = float(kwargs.get("box_nms_thresh", 0.7))
         self.generator.predictor = _make_predictor(sam)
+        self.grid: np.ndarray = self.generator.point_grids[0]
         self.autocast_dtype: torch.dtype | None = None
 
     def to(self, device: str, dtype: torch.dtype | None, home: str | None = None) -> None:
@@ -214,17 +234,29 @@ class PartFinder:
         with torch.inference_mode(), self._autocast():
             features, input_sizes = self.encode(arrays)
             found = []
-            predictor = self.generator.predictor
             for i, array in enumerate(arrays):
-                predictor.pending = (features[i : i + 1], array.shape[:2], input_sizes[i])
-                try:
-                    records = self.generator.generate(array)
-                finally:
-                    predictor.pending = None
-                found.append(
-                    select_parts(records, self.options, array.shape[0] * array.shape[1], self.nms_thresh)
-                )
+                points = self.grid
+                if self.options.background_points == "skip":
+                    points = foreground_points(self.grid, array, self.options.background_tolerance)
+                records = self.generate(array, points, (features[i : i + 1], array.shape[:2], input_sizes[i]))
+                parts = select_parts(records, self.options, array.shape[0] * array.shape[1], self.nms_thresh)
+                parts.points = len(points)
+                found.append(parts)
         return found
+
+    def generate(self, array: np.ndarray, points: np.ndarray, pending: Any) -> list[dict[str, Any]]:
+        """The library's generator on one image, prompted at `points` (normalised x, y), with
+        the image's batched embedding; no points, no masks."""
+        if len(points) == 0:
+            return []
+        predictor = self.generator.predictor
+        predictor.pending = pending
+        self.generator.point_grids = [points]
+        try:
+            return self.generator.generate(array)
+        finally:
+            predictor.pending = None
+            self.generator.point_grids = [self.grid]
 
     def encode(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """One image-encoder forward for the batch, preprocessed exactly as SamPredictor does

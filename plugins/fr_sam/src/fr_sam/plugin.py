@@ -23,6 +23,14 @@ class SamRewardOptions(RewardOptions):
     """Point grid of SamAutomaticMaskGenerator; None: the model folder's recommended value, else 32."""
     points_per_batch: int | None = Field(None, ge=1)
     """Points per mask-decoder call (memory vs speed); None: the folder's value, else 64."""
+    background_points: Literal["prompt", "skip"] = "prompt"
+    """prompt: every grid point goes to the mask decoder (the library); skip: points whose pixel
+    has the image's background colour (the median of its border pixels, within
+    `background_tolerance`) are not prompted. SAM answers such a point with the background, which
+    is not a part: on images of a few objects on a plain ground (the toy world) this saves most
+    of the mask decoder's work. Off for photographs, whose border is not a plain background."""
+    background_tolerance: int = Field(40, ge=0, le=255)
+    """Largest per-channel difference (0-255) from the background colour that is background."""
     pred_iou_thresh: float | None = Field(None, ge=0.0, le=1.0)
     stability_score_thresh: float | None = Field(None, ge=0.0, le=1.0)
     box_nms_thresh: float | None = Field(None, ge=0.0, le=1.0)
@@ -81,6 +89,7 @@ TOY = {
     "vocabulary": "toy",
     "label_template": "a {label}",
     "lm_prompt_format": "plain",
+    "background_points": "skip",
     "min_area": 20,
     "single_component": True,
     "max_area_fraction": 0.5,

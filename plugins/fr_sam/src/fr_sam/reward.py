@@ -181,5 +181,6 @@ class SamReward:
             "background_masks": found.background_masks,
             "small_masks": found.small_masks,
             "parts_over_limit": found.over_limit,
+            "points_prompted": found.points,
         }
         return float(score), detail
