@@ -15,7 +15,9 @@ score (`clip`, toy preset); and a toy FID: the Frechet distance between `toy:cli
 embeddings of the samples and of ground-truth renders of the same prompts (a model that buys
 alignment with image quality shows up here).
 
-`--quick` (one seed, the main rows, one image per prompt) is a smoke run of the same code.
+`--quick` (one seed, the main rows) is a smoke run of the same code. Finished runs are kept
+(`--jobs 2` trains two at once): an interrupted benchmark resumes where it stopped, and
+`--report` writes the table of the runs finished so far.
 """
 
 from __future__ import annotations
@@ -300,13 +302,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--per-category", type=int, default=200, help="evaluation images per toy:test category (about)"
+        "--per-category", type=int, default=100, help="evaluation images per toy:test category (about)"
     )
     parser.add_argument("--rows", default="", help="comma-separated row labels or reward names (default all)")
     parser.add_argument("--quick", action="store_true", help="one seed, main rows, 100 images per category")
     parser.add_argument("--set", action="append", default=[], help="passed to every fr train as --set")
     parser.add_argument("--jobs", type=int, default=1, help="fr train runs at once (cores/jobs threads each)")
     parser.add_argument("--fresh", action="store_true", help="ignore finished runs of an earlier invocation")
+    parser.add_argument("--report", action="store_true", help="table of the finished runs; train nothing")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / jobs)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             "toy_preset": PRESETS["toy"],
         },
         jobs=args.jobs,
+        command=" ".join(["python benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]),
     )
     evaluator = Evaluator(args.per_category, settings)
     base = rows[0]
@@ -349,12 +353,11 @@ def main(argv: list[str] | None = None) -> None:
         _save(results)
     print(f"{base.label}: {results['runs'][base.label]['figures']['accuracy']['overall']:.3f}", flush=True)
 
-    todo = [
+    todo = [  # seed by seed, so that an interrupted benchmark has every row at least once
         (row, seed)
-        for row in rows
-        if row.rewards
         for seed in range(args.seeds)
-        if f"{row.label}|{seed}" not in results["runs"]
+        for row in rows
+        if row.rewards and f"{row.label}|{seed}" not in results["runs"] and not args.report
     ]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {
@@ -415,6 +418,20 @@ def collect(results: dict[str, Any], rows: list[Row], seeds: int) -> None:
             results["curves"][row.label] = [base["figures"]["accuracy"]["overall"], *first["curve"]]
 
 
+def _unfinished(results: dict[str, Any], rows: list[Row]) -> list[str]:
+    """A line saying how many runs are still missing, when the benchmark was interrupted."""
+    seeds = results["settings"]["seeds"]
+    planned = sum(seeds for r in rows if r.rewards)
+    done = sum(len(results["rows"].get(r.label, [])) for r in rows if r.rewards)
+    if done >= planned:
+        return []
+    return [
+        f"**Unfinished: {done} of {planned} runs** (the rest were not run yet: the benchmark "
+        "resumes where it stopped). Rows with n < the seed count are means over the finished seeds.",
+        "",
+    ]
+
+
 def _load(key: str, fresh: bool) -> dict[str, Any]:
     """The results of earlier invocations with the same fingerprint (finished runs are kept)."""
     if not fresh and RESULTS.exists():
@@ -437,7 +454,7 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
     lines = [
         "## Quality: the paper's table on the toy world",
         "",
-        f"`python benchmarks/quality.py{' --quick' if s['seeds'] == 1 and s['per_category'] == 100 else ''}` "
+        f"`{results.get('command', 'python benchmarks/quality.py')}` "
         f"on {results['machine']}; {results['seconds'] / 60:.0f} min in all. Every row is `fr train` with "
         f"the toy preset (the same budget: {preset['rounds']} rounds, {preset['prompts_per_round']} "
         f"prompts a round, K = {preset['images_per_prompt']}, {preset['training']['steps_per_round']} "
@@ -449,6 +466,7 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         "",
         table(results),
         "",
+        *_unfinished(results, rows),
         "Rows not available in the toy world say why. Raw figures: `benchmarks/results/quality.json`.",
         f"Train minutes are `fr train` wall time, {results.get('jobs', 1)} run(s) at a time on the "
         "machine's cores, with the score cache shared between rows: every row starts from the same "
