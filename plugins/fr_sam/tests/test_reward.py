@@ -98,7 +98,7 @@ def test_foreground_points_leave_out_the_plain_background() -> None:
     xs, ys = kept[:, 0] * 64, kept[:, 1] * 64
     assert len(kept) == 16  # the 4 x 4 grid points on the square (spacing 4 px)
     assert ((xs >= 8) & (xs < 24) & (ys >= 8) & (ys < 24)).all()
-    assert len(foreground_points(grid, image, tolerance=20)) == 16 + 4  # the 2 x 2 points on the smudge count now
+    assert len(foreground_points(grid, image, tolerance=20)) == 16 + 4  # and the smudge
 
 
 def test_generator_settings_precedence() -> None:
