@@ -17,7 +17,7 @@ alignment with image quality shows up here).
 
 `--quick` (one seed, the main rows) is a smoke run of the same code. Finished runs are kept
 (`--jobs 2` trains two at once): an interrupted benchmark resumes where it stopped, and
-`--report` writes the table of the runs finished so far.
+`--report` evaluates the runs trained so far and writes their table, training nothing.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def train(row: Row, seed: int, out: Path, extra: list[str], threads: int) -> dic
     The summary is kept in the run folder (`quality-summary.json`, written last), so a run that
     finished is never trained again by a resumed benchmark."""
     done_file = out / "quality-summary.json"
-    if done_file.exists() and (out / "lora").is_dir():
+    if trained(out):
         return json.loads(done_file.read_text())
     if out.exists():
         shutil.rmtree(out)  # an interrupted run: start it again
@@ -193,6 +193,11 @@ def train(row: Row, seed: int, out: Path, extra: list[str], threads: int) -> dic
     tmp.write_text(json.dumps(summary))
     tmp.replace(done_file)
     return summary
+
+
+def trained(out: Path) -> bool:
+    """Whether the run in `out` finished training (its summary is written last)."""
+    return (out / "quality-summary.json").exists() and (out / "lora").is_dir()
 
 
 def round_loras(run: Path) -> list[Path]:
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], help="passed to every fr train as --set")
     parser.add_argument("--jobs", type=int, default=1, help="fr train runs at once (cores/jobs threads each)")
     parser.add_argument("--fresh", action="store_true", help="ignore finished runs of an earlier invocation")
-    parser.add_argument("--report", action="store_true", help="table of the finished runs; train nothing")
+    parser.add_argument("--report", action="store_true", help="evaluate what is trained; train nothing")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / jobs)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -340,9 +345,12 @@ def main(argv: list[str] | None = None) -> None:
             "set": args.set,
             "toy_preset": PRESETS["toy"],
         },
-        jobs=args.jobs,
-        command=" ".join(["python benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]),
     )
+    if not args.report:  # the table names the invocation that trained
+        results.update(
+            jobs=args.jobs,
+            command=" ".join(["python benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]),
+        )
     evaluator = Evaluator(args.per_category, settings)
     base = rows[0]
     if base.label not in results["runs"]:
@@ -356,7 +364,8 @@ def main(argv: list[str] | None = None) -> None:
         (row, seed)
         for seed in range(args.seeds)
         for row in rows
-        if row.rewards and f"{row.label}|{seed}" not in results["runs"] and not args.report
+        if row.rewards and f"{row.label}|{seed}" not in results["runs"]
+        if not args.report or trained(runs_dir / run_name(row, seed))
     ]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {
