@@ -429,8 +429,10 @@ def collect(results: dict[str, Any], rows: list[Row], seeds: int) -> None:
 def _unfinished(results: dict[str, Any], rows: list[Row]) -> list[str]:
     """A line saying how many runs are still missing, when the benchmark was interrupted."""
     seeds = results["settings"]["seeds"]
-    planned = sum(seeds for r in rows if r.rewards)
-    done = sum(len(results["rows"].get(r.label, [])) for r in rows if r.rewards)
+    failed = {label for label, runs in results["rows"].items() if any("error" in x for x in runs)}
+    runnable = [r for r in rows if r.rewards and r.label not in failed]
+    planned = seeds * len(runnable)
+    done = sum(len(results["rows"].get(r.label, [])) for r in runnable)
     if done >= planned:
         return []
     return [
