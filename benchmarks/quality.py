@@ -336,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     key = fingerprint(args.per_category, args.set)
     runs_dir = RUNS / key
+    if args.fresh and runs_dir.exists():
+        shutil.rmtree(runs_dir)
     results = _load(key, args.fresh)
     results.update(
         machine=machine(),
