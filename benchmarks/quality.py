@@ -362,11 +362,12 @@ def main(argv: list[str] | None = None) -> None:
         _save(results)
     print(f"{base.label}: {results['runs'][base.label]['figures']['accuracy']['overall']:.3f}", flush=True)
 
+    failed = {key.split("|")[0] for key, run in results["runs"].items() if "error" in run}
     todo = [  # seed by seed, so that an interrupted benchmark has every row at least once
         (row, seed)
         for seed in range(args.seeds)
         for row in rows
-        if row.rewards and f"{row.label}|{seed}" not in results["runs"]
+        if row.rewards and row.label not in failed and f"{row.label}|{seed}" not in results["runs"]
         if not args.report or trained(runs_dir / run_name(row, seed))
     ]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
