@@ -80,6 +80,6 @@ def test_every_toy_model_ships_together_under_40_mb() -> None:
     """Issue 5's budget for all toy models, toy:sd included; every one of the five is listed."""
     from finerewards.models import toy_model_names, toy_models_dir
 
-    assert toy_model_names() == [f"toy:{name}" for name in ("captioner", "clip", "lm", "sam", "sd")]
+    assert toy_model_names() == [f"toy:{name}" for name in ("captioner", "clip", "itm", "lm", "sam", "sd")]
     total = sum(p.stat().st_size for p in toy_models_dir().rglob("*") if p.is_file())
     assert total <= 40 * 2**20, f"toy models take {total / 2**20:.1f} MB"

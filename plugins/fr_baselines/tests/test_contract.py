@@ -67,3 +67,12 @@ class TestClipToyPresetContract(RewardContract):
     reward_name = "clip"
     plugin_module = PLUGIN
     preset = "toy"
+
+
+@pytest.mark.skipif("toy:itm" not in toy_model_names(), reason="toy:itm is not shipped")
+class TestBlipItmToyPresetContract(RewardContract):
+    """The toy preset as users run it: toy:itm, shipped with the core."""
+
+    reward_name = "blip-itm"
+    plugin_module = PLUGIN
+    preset = "toy"

@@ -1,10 +1,11 @@
-"""Toy preset goal: `clip` (toy:clip) prefers the satisfying render to its near misses.
+"""Toy preset goal: `clip` (toy:clip) prefers the satisfying render to its near misses; so
+must `blip-itm` (toy:itm), held to the same goal.
 
 Pairs follow TOYWORLD.md: a ground-truth render of a toy:test prompt against the same scene
 with one object missing, one object recoloured (where the prompt names colours), or one object
 added; the oracle confirms that the first satisfies the prompt and the second does not. Goal:
 the satisfying render scores higher in at least 75% of the pairs of each kind (a tie counts as a
-miss). Skipped until toy:clip is shipped.
+miss).
 """
 
 from __future__ import annotations
@@ -86,9 +87,19 @@ def test_near_miss_pairs_follow_the_rules() -> None:
         assert oracle.satisfies(prompt, good) and not oracle.satisfies(prompt, bad)
 
 
-@pytest.mark.skipif("toy:clip" not in toy_model_names(), reason="toy:clip is not shipped yet")
-def test_toy_clip_prefers_the_satisfying_render() -> None:
-    spec = get_registry().reward("clip")
+@pytest.mark.parametrize(
+    "name, model",
+    [
+        pytest.param(
+            name,
+            model,
+            marks=pytest.mark.skipif(model not in toy_model_names(), reason=f"{model} not shipped"),
+        )
+        for name, model in (("clip", "toy:clip"), ("blip-itm", "toy:itm"))
+    ],
+)
+def test_toy_preset_prefers_the_satisfying_render(name: str, model: str) -> None:
+    spec = get_registry().reward(name)
     reward = spec.build(spec.resolve_options("toy"))
     reward.setup("cpu", "float32")
     pairs = toy_pairs()
@@ -101,7 +112,7 @@ def test_toy_clip_prefers_the_satisfying_render() -> None:
         wins[kind].append(scores[2 * i] > scores[2 * i + 1])
     rates = {kind: sum(w) / len(w) for kind, w in wins.items()}
     overall = sum(sum(w) for w in wins.values()) / len(pairs)
-    print(f"toy:clip pair accuracy: {rates}, overall {overall:.3f} on {len(pairs)} pairs")
+    print(f"{name} ({model}) pair accuracy: {rates}, overall {overall:.3f} on {len(pairs)} pairs")
     assert overall >= GOAL, rates
     for kind, rate in rates.items():
         assert rate >= GOAL, f"{kind}: {rate:.2f} < {GOAL} ({rates})"

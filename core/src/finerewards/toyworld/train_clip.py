@@ -288,7 +288,7 @@ def summary_loss(predicted: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
     return 10.0 * (counts + where)
 
 
-def _soft_targets_loss(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+def soft_targets_loss(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against the uniform distribution over each row's positives."""
     target = positive.float() / positive.float().sum(dim=1, keepdim=True)
     return -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
@@ -335,7 +335,7 @@ def train(
         label_emb = label_emb / label_emb.norm(dim=-1, keepdim=True)
         scale = model.logit_scale.clamp(max=np.log(100.0)).exp()
         logits = scale * image_emb[:n] @ text_emb.T
-        contrastive = (_soft_targets_loss(logits, positive) + _soft_targets_loss(logits.T, positive.T)) / 2
+        contrastive = (soft_targets_loss(logits, positive) + soft_targets_loss(logits.T, positive.T)) / 2
         crop_logits = scale * image_emb[n:] @ label_emb.T
         crop_loss = torch.nn.functional.cross_entropy(crop_logits, torch.from_numpy(crop_labels))
         loss = contrastive + crop_loss + cfg.geometry_weight * geometry

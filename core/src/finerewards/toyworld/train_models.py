@@ -22,6 +22,7 @@ TRAINERS: dict[str, str] = {
     "lm": "finerewards.toyworld.train_lm:train",
     "clip": "finerewards.toyworld.train_clip:train",
     "captioner": "finerewards.toyworld.train_captioner:train",
+    "itm": "finerewards.toyworld.train_itm:train",
 }
 
 

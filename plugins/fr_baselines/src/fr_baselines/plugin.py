@@ -132,7 +132,7 @@ def _specs() -> list[RewardSpec]:
             factory="fr_baselines.blip_itm:BlipItm",
             score_range=(-1.0, 1.0),
             options=BlipItmOptions,
-            presets={"paper": {}},
+            presets={"toy": {"model": "toy:itm", "first_token": "cls"}, "paper": {}},
             batch_size=16,
         ),
     ]
