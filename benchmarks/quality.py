@@ -171,10 +171,10 @@ def run_name(row: Row, seed: int) -> str:
 def train(row: Row, seed: int, out: Path, extra: list[str], threads: int) -> dict[str, Any]:
     """`fr train` for one row and seed (toy preset); its JSON summary plus the wall time.
 
-    The summary is kept in the run folder (`quality-summary.json`, written last), so a run that
-    finished is never trained again by a resumed benchmark."""
+    The summary is kept in the run folder (`quality-summary.json`, written last, with the row's
+    `row_key`), so a run that finished is never trained again by a resumed benchmark."""
     done_file = out / "quality-summary.json"
-    if trained(out):
+    if trained(out, row_key(row)):
         return json.loads(done_file.read_text())
     if out.exists():
         shutil.rmtree(out)  # an interrupted run: start it again
@@ -189,15 +189,20 @@ def train(row: Row, seed: int, out: Path, extra: list[str], threads: int) -> dic
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     summary = json.loads(done.stdout)
     summary["wall_seconds"] = round(time.time() - started, 1)
+    summary["row_key"] = row_key(row)
     tmp = done_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary))
     tmp.replace(done_file)
     return summary
 
 
-def trained(out: Path) -> bool:
-    """Whether the run in `out` finished training (its summary is written last)."""
-    return (out / "quality-summary.json").exists() and (out / "lora").is_dir()
+def trained(out: Path, key: str) -> bool:
+    """Whether the run in `out` finished training (its summary is written last) with the row
+    presets `key`."""
+    done_file = out / "quality-summary.json"
+    if not (done_file.exists() and (out / "lora").is_dir()):
+        return False
+    return bool(json.loads(done_file.read_text()).get("row_key") == key)
 
 
 def round_loras(run: Path) -> list[Path]:
@@ -205,19 +210,30 @@ def round_loras(run: Path) -> list[Path]:
 
 
 def fingerprint(per_category: int, extra: list[str]) -> str:
-    """What a run's figures depend on besides its row and seed: the toy preset, every reward's
-    toy preset, the evaluation size, the extra `--set`s, and the toy:sd weights. Results and run
-    folders of another fingerprint are never reused."""
+    """What every run's figures depend on besides its row and seed: the toy preset, the
+    evaluation size, the extra `--set`s, and the toy:sd weights. Results and run folders of
+    another fingerprint are never reused. (Each row adds its rewards' presets: `row_key`.)"""
+    import hashlib
+
+    from finerewards.train.config import PRESETS
+
+    key = json.dumps([PRESETS["toy"], per_category, extra, toy_sd_digest()], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def row_key(row: Row) -> str:
+    """A short hash of the toy presets of the row's rewards: a run trained with other presets
+    (a reward's toy preset changed, or it had none) is not reused; other rows' runs are."""
     import hashlib
 
     from finerewards.registry import get_registry
-    from finerewards.train.config import PRESETS
 
-    rewards = {n: e.spec.presets.get("toy") for n, e in sorted(get_registry().rewards.items())}
-    key = json.dumps(
-        [PRESETS["toy"], rewards, per_category, extra, toy_sd_digest()], sort_keys=True, default=str
-    )
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    registry = get_registry()
+    presets = {
+        name: registry.rewards[name].spec.presets.get("toy") if name in registry.rewards else None
+        for name in row.rewards
+    }
+    return hashlib.sha256(json.dumps(presets, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def toy_sd_digest() -> str:
@@ -339,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.fresh and runs_dir.exists():
         shutil.rmtree(runs_dir)
     results = _load(key, args.fresh)
+    _drop_stale(results)
     results.update(
         machine=machine(),
         settings={
@@ -368,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         for seed in range(args.seeds)
         for row in rows
         if row.rewards and row.label not in failed and f"{row.label}|{seed}" not in results["runs"]
-        if not args.report or trained(runs_dir / run_name(row, seed))
+        if not args.report or trained(runs_dir / run_name(row, seed), row_key(row))
     ]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {
@@ -381,7 +398,11 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             summary = future.result()
             if "error" in summary:
-                results["runs"][f"{row.label}|{seed}"] = {"seed": seed, "error": summary["error"]}
+                results["runs"][f"{row.label}|{seed}"] = {
+                    "seed": seed,
+                    "error": summary["error"],
+                    "row_key": row_key(row),
+                }
                 print(f"{row.label} seed {seed}: {summary['error']}", flush=True)
                 for other, (row2, _) in futures.items():
                     if row2 == row:
@@ -389,7 +410,12 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 run = runs_dir / run_name(row, seed)
                 figures, images = evaluator.measure(run / "lora")
-                entry: dict[str, Any] = {"seed": seed, "figures": figures, "train": summary}
+                entry: dict[str, Any] = {
+                    "seed": seed,
+                    "figures": figures,
+                    "train": summary,
+                    "row_key": row_key(row),
+                }
                 if seed == 0:
                     save_strip(images, run / "samples.png")
                     if row.main:
@@ -443,6 +469,15 @@ def _unfinished(results: dict[str, Any], rows: list[Row]) -> list[str]:
         "resumes where it stopped). Rows with n < the seed count are means over the finished seeds.",
         "",
     ]
+
+
+def _drop_stale(results: dict[str, Any]) -> None:
+    """Forget runs whose row's reward presets changed since (or that failed with others)."""
+    keys = {row.label: row_key(row) for row in ROWS if row.rewards}
+    for name in list(results["runs"]):
+        label = name.split("|")[0]
+        if label in keys and results["runs"][name].get("row_key") != keys[label]:
+            del results["runs"][name]
 
 
 def _load(key: str, fresh: bool) -> dict[str, Any]:
