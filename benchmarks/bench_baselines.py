@@ -5,10 +5,11 @@
 
 For each reward: the same reward object, the same images (toy-world renders with their prompts),
 scored in chunks of 1 and in chunks of the spec's batch size; images/s is the best of
-`--repeats` passes (7) after a warm-up. Models: toy:clip for `clip` when it is shipped, else small
-random models in the published formats at toy scale (64 px, width 64; fr_baselines.tiny) -
-and, once toy:clip ships, toy:clip's towers for pickscore, hpsv2 and aesthetic too -
-loaded through each reward's real loading path. `--paper-clip` adds a CLIPModel built from
+`--repeats` passes (7) after a warm-up. Models: the toy preset's model where the reward has one
+(toy:clip for `clip`, toy:itm for `blip-itm`), toy:clip's towers under a random head for
+pickscore, hpsv2 and aesthetic, and small random models in the published formats at toy scale
+(64 px, width 64; fr_baselines.tiny) for imagereward - loaded through each reward's real
+loading path. `--paper-clip` adds a CLIPModel built from
 openai/clip-vit-large-patch14's config (speed does not depend on the weights), to show what
 batching buys on a CPU when the model, not the per-call overhead, dominates.
 Writes benchmarks/results/baselines.json and the `fr-baselines` section of docs/benchmarks.md.
@@ -49,14 +50,15 @@ def build(name: str, root: Path) -> tuple[Any, str, int]:
     from fr_baselines import tiny
 
     spec = get_registry().reward(name)
-    if "toy:clip" in toy_model_names() and name in ("clip", "pickscore", "hpsv2", "aesthetic"):
-        if name == "clip":
-            options, models = spec.presets["toy"], "toy:clip"
-        else:
-            options, models = tiny.build_on_clip(root, name, "toy:clip"), "toy:clip towers (+ random head)"
+    toy = spec.presets.get("toy")
+    if toy and toy.get("model") in toy_model_names():  # clip (toy:clip), blip-itm (toy:itm)
+        reward, models = spec.build(spec.resolve_options("toy")), str(toy["model"])
+    elif "toy:clip" in toy_model_names() and name in ("pickscore", "hpsv2", "aesthetic"):
+        options = tiny.build_on_clip(root, name, "toy:clip")
+        reward, models = spec.build(spec.resolve_options("paper", options)), "toy:clip towers (+ random head)"
     else:
-        options, models = tiny.build(root, name), "tiny random (fr_baselines.tiny)"
-    reward = spec.build(spec.resolve_options("paper", options))
+        options = tiny.build(root, name)
+        reward, models = spec.build(spec.resolve_options("paper", options)), "tiny random (fr_baselines.tiny)"
     reward.setup("cpu", "float32")
     return reward, models, spec.batch_size
 
@@ -249,7 +251,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", f"Below the goal: {', '.join(below)}."]
     ceiling = next((row for row in result["rows"] if row.get("ceiling")), None)
     tiny_rows = [row["speedup"] for row in rewards if row["models"].startswith("tiny random")]
-    tiny = f"{min(tiny_rows)}x to {max(tiny_rows)}x" if tiny_rows else "more"
+    tiny = f"{min(tiny_rows)}x to {max(tiny_rows)}x" if len(tiny_rows) > 1 else "more"
+    if len(tiny_rows) == 1:
+        tiny = f"{tiny_rows[0]}x"
     if ceiling is not None:
         lines += [
             "",
@@ -260,7 +264,8 @@ def markdown(result: dict[str, Any]) -> str:
             "arithmetic, not by per-call overhead. Batching saves the overhead around it "
             "(preprocessing, tokenizer, the text tower on short texts, Python), so the larger the "
             "tower's share of a reward's time, the closer the reward stays to the tower's ratio: "
-            "aesthetic (the tower and a small MLP, no text side) gains least. The tiny random "
+            "aesthetic (the tower and a small MLP, no text side) gains least; toy:itm (blip-itm) runs a "
+            "vision tower of the same size. The tiny random "
             f"models (width 64, 2 layers) are overhead-bound and gain {tiny}. Ratios move by "
             "up to about 0.5 between runs on this shared 2-core machine.",
         ]
