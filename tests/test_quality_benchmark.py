@@ -1,0 +1,83 @@
+"""benchmarks/quality.py's bookkeeping: which finished runs a resumed benchmark may reuse, and
+the findings it writes under the table (worked out from the figures, never written in)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import quality
+
+
+def run(seed: int, overall: float, fid: float = 0.01) -> dict[str, Any]:
+    return {"seed": seed, "figures": {"accuracy": {"overall": overall}, "fid": fid}}
+
+
+def results(rows: dict[str, list[float]], fid: dict[str, float] | None = None) -> dict[str, Any]:
+    from finerewards.train.config import PRESETS
+
+    out: dict[str, Any] = {
+        "runs": {quality.ROWS[0].label: run(0, 0.60)},
+        "settings": {"toy_preset": PRESETS["toy"]},
+        "rows": {quality.ROWS[0].label: [run(0, 0.60)]},
+    }
+    for label, values in rows.items():
+        out["rows"][label] = [run(s, v, (fid or {}).get(label, 0.01)) for s, v in enumerate(values)]
+    return out
+
+
+def test_row_key_depends_only_on_the_rows_rewards() -> None:
+    clip, caption = quality.Row("a", ("clip",)), quality.Row("b", ("caption",))
+    assert quality.row_key(clip) == quality.row_key(quality.Row("other label", ("clip",)))
+    assert quality.row_key(clip) != quality.row_key(caption)
+    assert quality.row_key(quality.Row("c", ("caption", "sam"))) != quality.row_key(caption)
+
+
+def test_resume_drops_runs_trained_with_other_presets() -> None:
+    rows = {row.label: row for row in quality.ROWS}
+    clip = rows["clip"]
+    state = {
+        "runs": {
+            "base toy:sd": run(0, 0.6),
+            "clip|0": {**run(0, 0.64), "row_key": quality.row_key(clip)},
+            "clip|1": {**run(1, 0.64), "row_key": "stale"},
+            "blip-itm|0": {"seed": 0, "error": "no toy preset"},  # from before it had one
+        }
+    }
+    quality._drop_stale(state)
+    assert set(state["runs"]) == {"base toy:sd", "clip|0"}
+
+
+def test_findings_follow_the_figures() -> None:
+    text = "\n".join(
+        quality.findings(
+            results(
+                {
+                    "clip": [0.62, 0.63],
+                    "caption": [0.64, 0.65],
+                    "sam": [0.60, 0.61],
+                    "caption + sam (rank-sum)": [0.66, 0.67],
+                    "caption + sam (weighted-sum)": [0.63, 0.63],
+                    "oracle (upper bound)": [0.62, 0.64],
+                },
+                fid={"sam": 0.05},
+            )
+        )
+    )
+    assert "best row: caption + sam (rank-sum) 0.665" in text
+    assert "- caption (semantic) beats clip: holds" in text
+    assert "- sam (semantic) beats clip: does not hold" in text
+    assert "The oracle row is not the upper bound" in text
+    assert "per seed: +6.0, +7.0 points" in text
+    assert "more than twice the base's for sam 0.050" in text
+
+
+@pytest.mark.parametrize("oracle", [0.70, 0.60])
+def test_oracle_sentence_only_when_it_is_not_the_best(oracle: float) -> None:
+    text = "\n".join(quality.findings(results({"clip": [0.62], "oracle (upper bound)": [oracle]})))
+    assert ("not the upper bound" in text) == (oracle < 0.62)
