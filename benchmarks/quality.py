@@ -107,14 +107,28 @@ class Evaluator:
 
         return self.sample_pipeline(sd_quality.load_pipeline("toy:sd", lora))
 
-    def sample_pipeline(self, pipe: Any) -> list[Any]:
-        """The evaluation images of a loaded pipeline (with whatever adapter it holds)."""
+    def sample_pipeline(self, pipe: Any, indices: list[int] | None = None) -> list[Any]:
+        """The evaluation images (or those at `indices`) of a loaded pipeline, with whatever
+        adapter it holds."""
         from finerewards.toyworld import sd_quality
         from finerewards.train.config import GenerationConfig
         from finerewards.train.pipeline import set_sampler
 
+        chosen = range(len(self.prompts)) if indices is None else indices
         set_sampler(pipe, self.settings["scheduler"], pipe.scheduler.config)
-        return sd_quality.sample(pipe, self.prompts, self.seeds, GenerationConfig(**self.settings))
+        return sd_quality.sample(
+            pipe,
+            [self.prompts[i] for i in chosen],
+            [self.seeds[i] for i in chosen],
+            GenerationConfig(**self.settings),
+        )
+
+    def strip(self, lora: Path | None) -> list[Any]:
+        """The samples-grid images of a model: the evaluation images at `strip_indices`."""
+        from finerewards.toyworld import sd_quality
+
+        pipe = sd_quality.load_pipeline("toy:sd", lora)
+        return self.sample_pipeline(pipe, strip_indices(len(self.prompts)))
 
     def accuracy(self, lora: Path | None) -> dict[str, float]:
         from finerewards.toyworld.oracle import evaluate
@@ -297,22 +311,42 @@ def curves_plot(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def save_strip(images: list[Any], path: Path, count: int = 16) -> None:
-    """The first `count` evaluation images side by side (one row of the samples grid)."""
+STRIP = 16
+"""Images per model in the samples grid."""
+
+
+def strip_indices(total: int, count: int = STRIP) -> list[int]:
+    """Evenly spaced evaluation images: the evaluation lists prompts category by category,
+    so the strip shows every category, not 16 copies of the first prompt."""
+    return [k * total // count for k in range(count)]
+
+
+def save_strip(images: list[Any], path: Path) -> None:
+    """Images side by side (one row of the samples grid), written atomically."""
     import numpy as np
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(list(images[:count]), axis=1)).save(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    Image.fromarray(np.concatenate(list(images), axis=1)).save(tmp)
+    tmp.replace(path)
 
 
-def sample_grid(strips: list[tuple[str, Path]], path: Path) -> None:
-    """One strip of samples per model (the same prompts and seeds in every strip)."""
-    import numpy as np
-    from PIL import Image
+def sample_grid(strips: list[tuple[str, Path]], path: Path, margin: int = 230) -> None:
+    """One strip of samples per model (the same prompts and seeds in every strip), its row
+    label on the left."""
+    from PIL import Image, ImageDraw
 
-    rows = [np.asarray(Image.open(p).convert("RGB")) for _, p in strips]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+    images = [Image.open(p).convert("RGB") for _, p in strips]
+    width = margin + max(im.width for im in images)
+    grid = Image.new("RGB", (width, sum(im.height for im in images)), "white")
+    draw = ImageDraw.Draw(grid)
+    top = 0
+    for (label, _), im in zip(strips, images, strict=True):
+        grid.paste(im, (margin, top))
+        draw.text((6, top + im.height // 2 - 6), label, fill="black")
+        top += im.height
+    grid.save(path)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -374,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     base = rows[0]
     if base.label not in results["runs"]:
         figures, images = evaluator.measure(None)
-        save_strip(images, runs_dir / "base-samples.png")
+        save_strip([images[i] for i in strip_indices(len(images))], runs_dir / "base-strip.png")
         results["runs"][base.label] = {"seed": None, "figures": figures}
         _save(results)
     print(f"{base.label}: {results['runs'][base.label]['figures']['accuracy']['overall']:.3f}", flush=True)
@@ -417,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
                     "row_key": row_key(row),
                 }
                 if seed == 0:
-                    save_strip(images, run / "samples.png")
+                    save_strip([images[i] for i in strip_indices(len(images))], run / "strip.png")
                     if row.main:
                         entry["curve"] = [evaluator.accuracy(lora)["overall"] for lora in round_loras(run)]
                 results["runs"][f"{row.label}|{seed}"] = entry
@@ -428,13 +462,21 @@ def main(argv: list[str] | None = None) -> None:
     results["seconds"] = results.get("seconds", 0.0) + round(time.time() - started, 1)
     _save(results)
     collect(results, rows, args.seeds)
-    strips = [("base", runs_dir / "base-samples.png")] + [
-        (r.label, runs_dir / run_name(r, 0) / "samples.png") for r in rows if r.rewards
+    strips = [(rows[0].label, runs_dir / "base-strip.png")] + [
+        (r.label, runs_dir / run_name(r, 0) / "strip.png") for r in rows if r.rewards
     ]
+    for label, path in strips:  # strips of runs evaluated before they were kept
+        lora = None if label == rows[0].label else path.parent / "lora"
+        if not path.exists() and (lora is None or trained(path.parent, row_key(_row(label)))):
+            save_strip(evaluator.strip(lora), path)
     IMAGES.mkdir(parents=True, exist_ok=True)
     sample_grid([(label, path) for label, path in strips if path.exists()], IMAGES / "quality_samples.png")
     has_plot = curves_plot(results, IMAGES / "quality_curves.png")
     write_section("quality", markdown(results, rows, has_plot))
+
+
+def _row(label: str) -> Row:
+    return next(row for row in ROWS if row.label == label)
 
 
 def collect(results: dict[str, Any], rows: list[Row], seeds: int) -> None:
@@ -606,7 +648,8 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         lines += ["", "![accuracy against rounds](img/quality_curves.png)"]
     lines += [
         "",
-        "Samples (the first 16 evaluation images; one strip per row in table order, seed 0):",
+        f"Samples ({STRIP} evaluation images spread over the categories, the same prompts and "
+        "seeds in every row; seed 0's run of each row):",
         "",
         "![samples before and after](img/quality_samples.png)",
     ]
