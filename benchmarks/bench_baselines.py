@@ -269,8 +269,7 @@ def markdown(result: dict[str, Any]) -> str:
             "aesthetic (the tower and a small MLP, no text side) gains least; toy:itm (blip-itm) runs a "
             "vision tower of the same size. The tiny random "
             f"{tiny}. Ratios move by "
-            "up to about 0.7 between runs on this 2-core machine (clip: 1.99x, 2.58x and 2.01x in three runs "
-            "of the same code).",
+            "up to about 0.7 between runs of the same code on this 2-core machine.",
         ]
     return "\n".join(lines)
 
