@@ -8,7 +8,8 @@ encoder's first token, cross-attending to the image) and ITC (contrastive, proje
 first tokens). Batches are groups of a scene and its near misses (`train_clip.scene_group`:
 an object missing, recoloured, reshaped, added, colours swapped, the relation mirrored), every
 image against every text of its group, labelled by the world's rules (`captions.describes`):
-hard negatives, as BLIP mines them. A share of images is degraded like generated ones.
+hard negatives by construction (BLIP mines its own by ITC similarity). A share of images is
+degraded like generated ones.
 The first token is [CLS] (the toy tokenizer has no [ENC]): the reward's toy preset says
 `first_token = "cls"`.
 
