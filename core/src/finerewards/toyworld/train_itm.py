@@ -84,11 +84,13 @@ def build_model(captioner: str = "toy:captioner") -> tuple[Any, Any]:
     return model, BlipProcessor.from_pretrained(folder)
 
 
-def itm_logits(model: Any, pixels: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """ITM logits (pairs, 2) of image i with text i, computed as the `blip-itm` reward does."""
+def itm_logits(
+    model: Any, image_embeds: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """ITM logits (pairs, 2) of image embedding i with text i, computed as the `blip-itm`
+    reward does: the text's first token, cross-attending to the image, into the ITM head."""
     import torch
 
-    image_embeds = model.vision_model(pixel_values=pixels).last_hidden_state
     hidden = model.text_encoder(
         input_ids=input_ids,
         attention_mask=mask,
@@ -140,13 +142,7 @@ def train(
         rows = torch.tensor([i for i, _ in pairs])
         cols = torch.tensor([j for _, j in pairs])
         labels = torch.from_numpy(truth[rows.numpy(), cols.numpy()]).long()
-        hidden = model.text_encoder(
-            input_ids=enc.input_ids[cols],
-            attention_mask=enc.attention_mask[cols],
-            encoder_hidden_states=image_embeds[rows],
-            encoder_attention_mask=torch.ones(len(pairs), image_embeds.shape[1], dtype=torch.long),
-        ).last_hidden_state
-        logits = model.itm_head(hidden[:, 0, :])
+        logits = itm_logits(model, image_embeds[rows], enc.input_ids[cols], enc.attention_mask[cols])
         per_pair = F.cross_entropy(logits, labels, reduction="none")
         positive = labels == 1
         itm = 0.5 * (per_pair[positive].mean() + per_pair[~positive].mean())  # balanced classes
@@ -199,7 +195,8 @@ def evaluate(folder: str | Path = MODEL_DIR, per_category: int | None = None) ->
             chunk = items[start : start + 256]
             pixels = pixel_tensor(np.stack([np.asarray(render_scene(s)) for _, s in chunk]))
             enc = tokenizer([p for p, _ in chunk], padding=True, return_tensors="pt")
-            probs = itm_logits(model, pixels, enc.input_ids, enc.attention_mask).softmax(-1)[:, 1]
+            image_embeds = model.vision_model(pixel_values=pixels).last_hidden_state
+            probs = itm_logits(model, image_embeds, enc.input_ids, enc.attention_mask).softmax(-1)[:, 1]
             scores += probs.tolist()
     index = {id(s): i for i, (_, s) in enumerate(items)}
     wins: dict[str, list[bool]] = {}
