@@ -102,10 +102,10 @@ class Evaluator:
         self.truth_features = clip_eval.embed_images(*self.clip, truth)
         self.scorer = Scorer(["caption", "clip"], progress=False, device="cpu", keep_loaded=True)
 
-    def sample(self, lora: Path | None) -> list[Any]:
+    def sample(self, lora: Path | None, indices: list[int] | None = None) -> list[Any]:
         from finerewards.toyworld import sd_quality
 
-        return self.sample_pipeline(sd_quality.load_pipeline("toy:sd", lora))
+        return self.sample_pipeline(sd_quality.load_pipeline("toy:sd", lora), indices)
 
     def sample_pipeline(self, pipe: Any, indices: list[int] | None = None) -> list[Any]:
         """The evaluation images (or those at `indices`) of a loaded pipeline, with whatever
@@ -122,13 +122,6 @@ class Evaluator:
             [self.seeds[i] for i in chosen],
             GenerationConfig(**self.settings),
         )
-
-    def strip(self, lora: Path | None) -> list[Any]:
-        """The samples-grid images of a model: the evaluation images at `strip_indices`."""
-        from finerewards.toyworld import sd_quality
-
-        pipe = sd_quality.load_pipeline("toy:sd", lora)
-        return self.sample_pipeline(pipe, strip_indices(len(self.prompts)))
 
     def accuracy(self, lora: Path | None) -> dict[str, float]:
         from finerewards.toyworld.oracle import evaluate
@@ -316,8 +309,9 @@ STRIP = 16
 
 
 def strip_indices(total: int, count: int = STRIP) -> list[int]:
-    """Evenly spaced evaluation images: the evaluation lists prompts category by category,
-    so the strip shows every category, not 16 copies of the first prompt."""
+    """Evenly spaced evaluation images (`Evaluator.sample(lora, strip_indices(...))`): the
+    evaluation lists prompts category by category, so the strip shows every category, not 16
+    copies of the first prompt."""
     return [k * total // count for k in range(count)]
 
 
@@ -462,21 +456,20 @@ def main(argv: list[str] | None = None) -> None:
     results["seconds"] = results.get("seconds", 0.0) + round(time.time() - started, 1)
     _save(results)
     collect(results, rows, args.seeds)
-    strips = [(rows[0].label, runs_dir / "base-strip.png")] + [
-        (r.label, runs_dir / run_name(r, 0) / "strip.png") for r in rows if r.rewards
-    ]
-    for label, path in strips:  # strips of runs evaluated before they were kept
-        lora = None if label == rows[0].label else path.parent / "lora"
-        if not path.exists() and (lora is None or trained(path.parent, row_key(_row(label)))):
-            save_strip(evaluator.strip(lora), path)
+    strips = [(rows[0].label, runs_dir / "base-strip.png")]
+    if not strips[0][1].exists():  # kept from before strips were saved
+        save_strip(evaluator.sample(None, strip_indices(len(evaluator.prompts))), strips[0][1])
+    for row in (r for r in rows if r.rewards):
+        run = runs_dir / run_name(row, 0)
+        if not (run / "strip.png").exists() and trained(run, row_key(row)):
+            save_strip(
+                evaluator.sample(run / "lora", strip_indices(len(evaluator.prompts))), run / "strip.png"
+            )
+        strips.append((row.label, run / "strip.png"))
     IMAGES.mkdir(parents=True, exist_ok=True)
     sample_grid([(label, path) for label, path in strips if path.exists()], IMAGES / "quality_samples.png")
     has_plot = curves_plot(results, IMAGES / "quality_curves.png")
     write_section("quality", markdown(results, rows, has_plot))
-
-
-def _row(label: str) -> Row:
-    return next(row for row in ROWS if row.label == label)
 
 
 def collect(results: dict[str, Any], rows: list[Row], seeds: int) -> None:
@@ -514,7 +507,7 @@ def _unfinished(results: dict[str, Any], rows: list[Row]) -> list[str]:
 
 
 def _drop_stale(results: dict[str, Any]) -> None:
-    """Forget runs whose row's reward presets changed since (or that failed with others)."""
+    """Forget runs whose row's reward presets changed since, or that were kept without a key."""
     keys = {row.label: row_key(row) for row in ROWS if row.rewards}
     for name in list(results["runs"]):
         label = name.split("|")[0]
