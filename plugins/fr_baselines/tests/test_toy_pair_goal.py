@@ -1,5 +1,5 @@
-"""Toy preset goal: `clip` (toy:clip) prefers the satisfying render to its near misses; so
-must `blip-itm` (toy:itm), held to the same goal.
+"""Toy preset goal: `clip` (toy:clip) and `blip-itm` (toy:itm) prefer the satisfying render to
+their near misses (the issue sets the goal for clip; blip-itm is held to the same one).
 
 Pairs follow TOYWORLD.md: a ground-truth render of a toy:test prompt against the same scene
 with one object missing, one object recoloured (where the prompt names colours), or one object
