@@ -97,3 +97,37 @@ def test_dpo_training_makes_the_adapter_prefer_the_winner() -> None:
             margins[objective] = _pair_margin(pipe, winner, loser, cond)
     assert margins["dpo"] < 0
     assert margins["dpo"] < 2 * margins["raft"]  # measured: -0.012 against -0.004
+
+
+def test_ema_ends_the_round_on_the_average_of_the_step_weights() -> None:
+    """With `ema_decay` d and one step, the adapter ends at d * start + (1 - d) * the weights
+    that step gives without averaging (the same seeded step)."""
+    from diffusers import DDPMScheduler
+    from train_support import one_thread, tiny_pipeline
+
+    from finerewards.train.config import LoraConfigModel, TrainingConfig
+    from finerewards.train.distributed import Dist
+    from finerewards.train.finetune import RoundData, train_round
+    from finerewards.train.lora import add_lora
+    from finerewards.train.pipeline import load_pipeline
+
+    ends = {}
+    with one_thread():
+        for decay in (0.0, 0.75):
+            pipe = load_pipeline(str(tiny_pipeline()))
+            params = add_lora(pipe.unet, LoraConfigModel(rank=4, alpha=4), 0)
+            start = [p.detach().clone() for p in params]
+            channels, size = int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size)
+            latents = torch.randn((4, channels, size, size), generator=torch.Generator().manual_seed(0))
+            ids = pipe.tokenizer(["a red circle"] * 4, padding="max_length", return_tensors="pt").input_ids
+            with torch.no_grad():
+                cond = pipe.text_encoder(ids)[0]
+            data = RoundData(latents, torch.zeros_like(latents), cond, cond[0])
+            settings = TrainingConfig(steps_per_round=1, batch_size=4, learning_rate=1e-2, ema_decay=decay)
+            scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+            train_round(pipe, params, data, settings, scheduler, 1, Dist("cpu"), "cpu")
+            ends[decay] = [p.detach().clone() for p in params]
+    moved = [not torch.equal(a, b) for a, b in zip(ends[0.0], start)]
+    assert any(moved)
+    for plain, averaged, first in zip(ends[0.0], ends[0.75], start):
+        assert torch.allclose(averaged, 0.75 * first + 0.25 * plain, atol=1e-7)

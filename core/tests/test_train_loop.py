@@ -161,6 +161,56 @@ def test_dpo_rounds_train_on_winner_and_loser_pairs(tmp_path: Path, target: str)
     assert ups and max(float(t.abs().max()) for t in ups) > 0  # up-projections start at zero
 
 
+@pytest.mark.parametrize("target", ["latents", "images"])
+def test_lower_pairs_and_replay_train_on_the_earlier_rounds_pairs_too(
+    tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pairs = lower` pairs each winner with every lower candidate; `replay_rounds = 1` trains
+    round 1 on its own pairs and then round 0's, read back from the run folder, exactly as
+    round 0 trained on them."""
+    from finerewards.train import finetune
+
+    seen: list[tuple[Any, Any]] = []
+    real = finetune.train_round
+
+    def spy(pipe: Any, params: Any, data: Any, *args: Any, **kwargs: Any) -> float:
+        rejected = args[-1] if args else kwargs.get("rejected")
+        seen.append((data, rejected))
+        return real(pipe, params, data, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "train_round", spy)
+    config = tiny_config(
+        write_prompts(tmp_path / "p.txt"),
+        "training.objective=dpo",
+        "training.pairs=lower",
+        "training.replay_rounds=1",
+        f"training.target={target}",
+    )
+    summary = loop.train(config, tmp_path / "out", progress=False, echo=None)
+    pairs = [row["pairs"] for row in summary["metrics"]]
+    for row in summary["metrics"]:
+        samples = read_jsonl(tmp_path / "out" / "rounds" / f"{row['round']:03d}" / "samples.jsonl")
+        expected = 0
+        for winner in (s for s in samples if s["selected"]):
+            group = [s for s in samples if s["prompt_index"] == winner["prompt_index"]]
+            lower = [s for s in group if s["aggregate"] < winner["aggregate"]]
+            assert lower and all(s["rejected"] for s in lower)
+            expected += len(lower)
+        assert row["pairs"] == expected and row["kept"] == len(PROMPTS)
+    assert pairs[0] > len(PROMPTS)  # several pairs per prompt
+    (first, first_rej), (second, second_rej) = seen
+    assert second.latent_mean.shape[0] == pairs[1] + pairs[0]
+    assert torch_equal(second.latent_mean[pairs[1] :], first.latent_mean)
+    assert torch_equal(second_rej.latent_mean[pairs[1] :], first_rej.latent_mean)
+    assert torch_equal(second.embeddings[pairs[1] :], first.embeddings)
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
 def test_lora_loads_in_plain_diffusers_and_reproduces_the_samples(run: Path) -> None:
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline

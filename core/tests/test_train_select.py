@@ -50,6 +50,25 @@ def test_reject_pairs_each_kept_winner_with_its_prompts_worst() -> None:
     assert not any(c.worst for c in items if c.prompt_index == 1)
 
 
+def test_reject_lower_pairs_each_winner_with_every_lower_candidate() -> None:
+    table = {
+        0: [{"r": 0.5}, {"r": 0.1}, {"r": 0.9}],
+        1: [{"r": 0.3}, {"r": 0.3}, {"r": 0.3}],  # all tied: no pair
+        2: [{"r": 0.7}, {"r": 0.7}, {"r": 0.2}],  # a tie for first: the tied one is no loser
+    }
+    items = cands(table)
+    rank_candidates(items, ["r"], {}, {"r": zscore}, rank_sum, {})
+    kept = select(items, 1.0, {})
+    winners, losers = reject(items, kept, "lower")
+    assert [(w.prompt_index, w.k, lo.k) for w, lo in zip(winners, losers)] == [
+        (0, 2, 0),
+        (0, 2, 1),
+        (2, 0, 2),
+    ]
+    assert [(c.prompt_index, c.k) for c in items if c.rejected] == [(0, 0), (0, 1), (2, 2)]
+    assert [(c.prompt_index, c.k) for c in items if c.selected] == [(0, 2), (2, 0)]
+
+
 def test_rank_sum_uses_ranks_not_sort_positions() -> None:
     # Reward a prefers k=0, reward b prefers k=1 strongly; ranks tie, z-scores break the tie.
     table = {0: [{"a": 3.0, "b": 1.0}, {"a": 2.9, "b": 9.0}, {"a": 1.0, "b": 0.0}]}

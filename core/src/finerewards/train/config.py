@@ -110,6 +110,31 @@ class TrainingConfig(_Section):
             " relative to the base model"
         ),
     )
+    pairs: Literal["worst", "lower"] = Field(
+        default="worst",
+        description=(
+            "DPO pairs per kept winner: 'worst', its prompt's worst candidate; 'lower', every"
+            " candidate of its prompt that ranks strictly lower"
+        ),
+    )
+    ema_decay: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "end each round on an exponential moving average of the adapter weights over its"
+            " steps (this decay per step; 0: the last step's weights)"
+        ),
+    )
+    replay_rounds: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description=(
+            "also train on the kept samples (pairs, for DPO) of up to this many earlier rounds,"
+            " re-read from the run folder; the steps per round stay the same"
+        ),
+    )
     dpo_beta: float = Field(
         default=2000.0, gt=0.0, le=1e7, description="DPO: how sharply preferences are enforced"
     )

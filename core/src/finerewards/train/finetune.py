@@ -40,6 +40,20 @@ class RoundData:
     empty: torch.Tensor
 
 
+def concat_rounds(parts: Sequence[RoundData]) -> RoundData:
+    """Several rounds' encoded examples as one (replay of earlier rounds' pairs)."""
+    import torch
+
+    if len(parts) == 1:
+        return parts[0]
+    return RoundData(
+        torch.cat([p.latent_mean for p in parts]),
+        torch.cat([p.latent_std for p in parts]),
+        torch.cat([p.embeddings for p in parts]),
+        parts[0].empty,
+    )
+
+
 def mixed_precision(setting: str, device: str) -> str:
     """`auto` is fp16 on CUDA, no mixed precision elsewhere."""
     if setting == "auto":
@@ -158,6 +172,7 @@ def train_round(
     if dpo and (rejected is None or rejected.latent_mean.shape != data.latent_mean.shape):
         raise ValueError("the DPO objective needs one rejected example per kept one")
     losses: list[float] = []
+    ema = [p.detach().clone() for p in params] if settings.ema_decay > 0 else None
     for step in range(settings.steps_per_round):
         ids = torch.tensor(order[step * batch : (step + 1) * batch])
         eps = torch.randn((batch, *shape), generator=generator)
@@ -203,11 +218,19 @@ def train_round(
             scaler.update()
         else:
             optimizer.step()
+        if ema is not None:
+            with torch.no_grad():
+                for average, param in zip(ema, params):
+                    average.lerp_(param.detach(), 1.0 - settings.ema_decay)
         loss = float(dist.sum_(local.detach().reshape(1))[0])
         losses.append(loss)
         if progress is not None:
             progress(step, loss)
     optimizer.zero_grad(set_to_none=True)
+    if ema is not None:
+        with torch.no_grad():
+            for average, param in zip(ema, params):
+                param.copy_(average)
     unet.eval()
     if settings.gradient_checkpointing:
         unet.disable_gradient_checkpointing()

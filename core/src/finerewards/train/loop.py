@@ -140,7 +140,7 @@ class Trainer:
         self.plan.scorer.device = self.device
         self._echo = echo if self.dist.is_main else None
         self.pipe: Any = None
-        self._latents: dict[tuple[int, int], Any] = {}
+        self._latents: dict[tuple[int, int, int], Any] = {}  # (round, prompt, k)
 
     def echo(self, text: str) -> None:
         if self._echo is not None:
@@ -235,7 +235,7 @@ class Trainer:
                     name = f"images/p{p:05d}_k{k:02d}.png"
                     atomic_save_image(folder / name, image)
                     cands.append(Candidate(p, self.plan.prompts[p], k, seed, name))
-                    self._latents[(p, k)] = latent
+                    self._latents[(index, p, k)] = latent
                 bar.update(len(chunk))
         return cands
 
@@ -250,7 +250,7 @@ class Trainer:
         from finerewards.fsutil import atomic_path
 
         for cand in kept:
-            latent = self._latents.get((cand.prompt_index, cand.k))
+            latent = self._latents.get((index, cand.prompt_index, cand.k))
             if latent is not None:
                 with atomic_path(self._latent_path(index, cand)) as tmp:
                     save_file({"latent": latent.contiguous()}, str(tmp))
@@ -289,14 +289,29 @@ class Trainer:
         self._phase("unet", "vae", "text_encoder")
         return encode_round(self.pipe, list(images), prompts, self.device, chunk)
 
+    def _kept_of(self, index: int) -> tuple[list[Candidate], list[Candidate]]:
+        """An earlier round's kept samples (and losers, aligned, for DPO) as its samples file
+        records them, for replay."""
+        cands = [Candidate.from_json(row) for row in self.run_dir.samples(index)]
+        kept = [c for c in cands if c.selected]
+        if self.config.training.objective != "dpo":
+            return kept, []
+        return reject(cands, kept, self.config.training.pairs)
+
     def _train(self, index: int, kept: list[Candidate], losers: list[Candidate]) -> float:
         from tqdm.auto import tqdm
 
-        from finerewards.train.finetune import train_round
+        from finerewards.train.finetune import concat_rounds, train_round
 
         cfg = self.config
-        data = self._round_data(index, kept)
-        rejected = self._round_data(index, losers) if losers else None
+        parts = [(self._round_data(index, kept), self._round_data(index, losers) if losers else None)]
+        for earlier in range(max(0, index - cfg.training.replay_rounds), index):
+            old_kept, old_losers = self._kept_of(earlier)
+            if old_kept:
+                old_rejected = self._round_data(earlier, old_losers) if old_losers else None
+                parts.append((self._round_data(earlier, old_kept), old_rejected))
+        data = concat_rounds([d for d, _ in parts])
+        rejected = concat_rounds([r for _, r in parts if r is not None]) if losers else None
         self._latents.clear()
         self._phase("unet")
         bar = tqdm(
@@ -353,7 +368,7 @@ class Trainer:
         kept = select(cands, cfg.keep_fraction, self.plan.weights)
         losers: list[Candidate] = []
         if cfg.training.objective == "dpo":
-            kept, losers = reject(cands, kept)
+            kept, losers = reject(cands, kept, cfg.training.pairs)
             if not kept:
                 raise FRError(
                     f"round {index:03d}: every prompt's candidates tie on the rewards, so there is no"
@@ -364,6 +379,7 @@ class Trainer:
         dist.barrier()
         t1 = time.perf_counter()
         loss = self._train(index, kept, losers)
+        winners = [c for c in cands if c.selected]  # each once, also where it heads several pairs
         t_train = time.perf_counter() - t1
         if dist.is_main:
             save_lora(self.pipe.unet, run.round_lora_dir(index))
@@ -372,10 +388,11 @@ class Trainer:
             "round": index,
             "prompts": len(indices),
             "images": len(cands),
-            "kept": len(kept),
-            "rejected": len(losers),
+            "kept": len(winners),
+            "rejected": sum(c.rejected for c in cands),
+            "pairs": len(losers),
             "reward_mean": {n: _mean([c.scores[n] for c in cands]) for n in cfg.rewards},
-            "reward_mean_kept": {n: _mean([c.scores[n] for c in kept]) for n in cfg.rewards},
+            "reward_mean_kept": {n: _mean([c.scores[n] for c in winners]) for n in cfg.rewards},
             "train_loss": loss,
             "seconds": {"generate": round(t_gen, 3), "score": round(t_score, 3), "train": round(t_train, 3)},
         }
@@ -387,8 +404,8 @@ class Trainer:
             f"{n} {row['reward_mean'][n]:.4f} (kept {row['reward_mean_kept'][n]:.4f})" for n in cfg.rewards
         )
         self.echo(
-            f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(kept)}"
-            f"{f' (+{len(losers)} rejected)' if losers else ''}; "
+            f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(winners)}"
+            f"{f' ({len(losers)} pairs)' if losers else ''}; "
             f"{means}; loss {loss:.4f}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
         )
         return row

@@ -94,23 +94,30 @@ def select(
 
 
 def reject(
-    candidates: Sequence[Candidate], kept: Sequence[Candidate]
+    candidates: Sequence[Candidate], kept: Sequence[Candidate], pairs: str = "worst"
 ) -> tuple[list[Candidate], list[Candidate]]:
-    """Preference pairs for `objective = "dpo"`: each kept winner with its prompt's worst.
+    """Preference pairs for `objective = "dpo"`: (winners, losers), aligned.
 
-    Marks the losers `rejected` and returns (winners, losers), aligned; a kept winner whose
-    group is all ties has no loser and is left out (and unmarked as kept).
+    `pairs = "worst"`: each kept winner with its prompt's worst candidate; `"lower"`: with every
+    candidate of its prompt whose aggregate is strictly lower (K - 1 pairs where nothing ties),
+    so a round holds more distinct pairs to learn from. Marks the losers `rejected`; a kept
+    winner with no loser (its group all ties) is left out and unmarked as kept.
     """
-    worst = {c.prompt_index: c for c in candidates if c.worst}
+    by_prompt = groups(candidates)
     for cand in candidates:
         cand.rejected = False
     winners, losers = [], []
     for cand in kept:
-        loser = worst.get(cand.prompt_index)
-        if loser is None or loser is cand:
+        group = by_prompt.get(cand.prompt_index, [])
+        if pairs == "lower":
+            below = [c for c in group if c is not cand and c.aggregate < cand.aggregate]
+        else:
+            below = [c for c in group if c.worst and c is not cand]
+        if not below:
             cand.selected = False
             continue
-        loser.rejected = True
-        winners.append(cand)
-        losers.append(loser)
+        for loser in below:
+            loser.rejected = True
+            winners.append(cand)
+            losers.append(loser)
     return winners, losers
