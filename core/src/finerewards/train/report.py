@@ -143,11 +143,19 @@ def render(run: RunDir, config: TrainConfig) -> str:
             "LoRA of the rounds before it) and of the candidates kept for training (<i>kept</i>).</p>"
         )
         parts.append(f"<img alt='reward curves' src='data:image/png;base64,{png}'>")
-        parts.append("<h2>Rounds</h2><table><tr><th>round</th><th>prompts</th><th>kept</th><th>rejected</th>")
+        parts.append(
+            "<h2>Rounds</h2><table><tr><th>round</th><th>prompts</th><th>kept</th><th>rejected</th><th>pairs</th>"
+        )
         parts.extend(f"<th>{html.escape(n)} all</th><th>{html.escape(n)} kept</th>" for n in rewards)
         parts.append("<th>train loss</th><th>generate s</th><th>score s</th><th>train s</th></tr>")
         for row in metrics:
-            cells = [row["round"], row["prompts"], row["kept"], row.get("rejected", 0)]
+            cells = [
+                row["round"],
+                row["prompts"],
+                row["kept"],
+                row.get("rejected", 0),
+                row.get("pairs", row.get("rejected", 0)),
+            ]
             for n in rewards:
                 cells += [row["reward_mean"][n], row["reward_mean_kept"][n]]
             secs = row["seconds"]
