@@ -27,23 +27,27 @@ def verdict(winner: float, loser: float) -> str:
     return "right" if winner > loser else "wrong" if loser > winner else "tie"
 
 
-def main() -> None:
+def agreement(folders: list[str]) -> dict[str, dict[str, int]]:
+    """Right / wrong / tie counts of the runs' pairs, by `satisfies` and by partial credit."""
     by_satisfies: Counter[str] = Counter()
     by_score: Counter[str] = Counter()
-    for folder in sys.argv[1:]:
+    for folder in folders:
         run = RunDir(Path(folder))
         for index in range(len(run.metrics())):
             cands = [Candidate.from_json(row) for row in run.samples(index)]
             for group in groups(cands).values():
-                winners = [c for c in group if c.selected]
-                for winner in winners:
+                for winner in (c for c in group if c.selected):
                     for loser in (c for c in group if c.rejected):
                         images = [Image.open(run.round_dir(index) / c.image) for c in (winner, loser)]
                         sat = [float(satisfies(winner.prompt, im)) for im in images]
                         credit = [score(winner.prompt, im) for im in images]
                         by_satisfies[verdict(*sat)] += 1
                         by_score[verdict(*credit)] += 1
-    print(json.dumps({"runs": sys.argv[1:], "satisfies": dict(by_satisfies), "score": dict(by_score)}))
+    return {"satisfies": dict(by_satisfies), "score": dict(by_score)}
+
+
+def main() -> None:
+    print(json.dumps({"runs": sys.argv[1:], **agreement(sys.argv[1:])}))
 
 
 if __name__ == "__main__":
