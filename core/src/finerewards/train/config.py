@@ -188,9 +188,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "prompts": "toy:train",
         "rounds": 3,
         "prompts_per_round": 64,
-        # 8 candidates: each prompt's best and worst lie further apart than among 4; over seeds
-        # 0-4 the README run lifted +4.7 points on average against +3.4 with 4 (benchmarks.md).
-        "images_per_prompt": 8,
+        "images_per_prompt": 4,
         "generation": {
             "steps": 20,
             "guidance_scale": 3.0,
