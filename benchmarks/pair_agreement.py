@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from finerewards.toyworld.oracle import satisfies, score
+from finerewards.toyworld.oracle import judge
 from finerewards.train.run_dir import RunDir
 from finerewards.train.select import Candidate, groups
 
@@ -36,13 +36,15 @@ def agreement(folders: list[str]) -> dict[str, dict[str, int]]:
         for index in range(len(run.metrics())):
             cands = [Candidate.from_json(row) for row in run.samples(index)]
             for group in groups(cands).values():
+                verdicts = {}  # each candidate judged once, however many pairs it is in
+                for cand in group:
+                    if cand.selected or cand.rejected:
+                        verdicts[cand.k] = judge(cand.prompt, Image.open(run.round_dir(index) / cand.image))
                 for winner in (c for c in group if c.selected):
                     for loser in (c for c in group if c.rejected):
-                        images = [Image.open(run.round_dir(index) / c.image) for c in (winner, loser)]
-                        sat = [float(satisfies(winner.prompt, im)) for im in images]
-                        credit = [score(winner.prompt, im) for im in images]
-                        by_satisfies[verdict(*sat)] += 1
-                        by_score[verdict(*credit)] += 1
+                        w, lo = verdicts[winner.k], verdicts[loser.k]
+                        by_satisfies[verdict(float(w["satisfied"]), float(lo["satisfied"]))] += 1
+                        by_score[verdict(w["score"], lo["score"])] += 1
     return {"satisfies": dict(by_satisfies), "score": dict(by_score)}
 
 

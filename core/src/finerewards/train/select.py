@@ -110,7 +110,7 @@ def reject(
     for cand in kept:
         group = by_prompt.get(cand.prompt_index, [])
         if pairs == "lower":
-            below = [c for c in group if c is not cand and c.aggregate < cand.aggregate]
+            below = [c for c in group if c.aggregate < cand.aggregate]
         else:
             below = [c for c in group if c.worst and c is not cand]
         if not below:
