@@ -39,6 +39,13 @@ class RoundData:
     embeddings: torch.Tensor
     empty: torch.Tensor
 
+    def take(self, rows: Sequence[int]) -> RoundData:
+        """These rows, in this order (repeats allowed)."""
+        import torch
+
+        index = torch.tensor(list(rows), dtype=torch.long, device=self.latent_mean.device)
+        return RoundData(self.latent_mean[index], self.latent_std[index], self.embeddings[index], self.empty)
+
 
 def concat_rounds(parts: Sequence[RoundData]) -> RoundData:
     """Several rounds' encoded examples as one (replay of earlier rounds' pairs)."""

@@ -275,19 +275,27 @@ class Trainer:
         )
 
     def _round_data(self, index: int, cands: list[Candidate]) -> Any:
-        """The candidates encoded for training: their latents, or their re-encoded images."""
+        """The candidates encoded for training: their latents, or their re-encoded images.
+
+        Each distinct candidate is encoded once; one that heads several pairs is repeated."""
         from finerewards.train.finetune import embed_round, encode_round
 
         cfg = self.config
-        prompts = [c.prompt for c in cands]
+        distinct = list({(c.prompt_index, c.k): c for c in cands}.values())  # first-seen order
+        prompts = [c.prompt for c in distinct]
         chunk = cfg.training.batch_size
         if cfg.training.target == "latents":
-            latents = self._share_latents(index, cands)
+            latents = self._share_latents(index, distinct)
             self._phase("unet", "text_encoder")
-            return embed_round(self.pipe, latents, prompts, self.device, chunk)
-        images = LazyImages([self.run_dir.round_dir(index) / c.image for c in cands])
-        self._phase("unet", "vae", "text_encoder")
-        return encode_round(self.pipe, list(images), prompts, self.device, chunk)
+            data = embed_round(self.pipe, latents, prompts, self.device, chunk)
+        else:
+            images = LazyImages([self.run_dir.round_dir(index) / c.image for c in distinct])
+            self._phase("unet", "vae", "text_encoder")
+            data = encode_round(self.pipe, list(images), prompts, self.device, chunk)
+        if len(distinct) == len(cands):
+            return data
+        position = {(c.prompt_index, c.k): j for j, c in enumerate(distinct)}
+        return data.take([position[(c.prompt_index, c.k)] for c in cands])
 
     def _kept_of(self, index: int) -> tuple[list[Candidate], list[Candidate]]:
         """An earlier round's kept samples (and losers, aligned, for DPO) as its samples file
