@@ -131,3 +131,45 @@ def test_ema_ends_the_round_on_the_average_of_the_step_weights() -> None:
     assert any(moved)
     for plain, averaged, first in zip(ends[0.0], ends[0.75], start):
         assert torch.allclose(averaged, 0.75 * first + 0.25 * plain, atol=1e-7)
+
+
+def test_dpo_round_reference_measures_against_the_adapter_at_the_round_start() -> None:
+    """After a round of DPO the adapter prefers the winner to the base model, so a second round's
+    first loss is below log 2 against the base; against the round's own start (`dpo_reference =
+    round`) the policy equals the reference on that step, and the loss is exactly log 2."""
+    from diffusers import DDPMScheduler
+    from train_support import one_thread, tiny_pipeline
+
+    from finerewards.train.config import LoraConfigModel, TrainingConfig
+    from finerewards.train.distributed import Dist
+    from finerewards.train.finetune import RoundData, train_round
+    from finerewards.train.lora import add_lora
+    from finerewards.train.pipeline import load_pipeline
+
+    first_losses = {}
+    with one_thread():
+        for reference in ("base", "round"):
+            pipe = load_pipeline(str(tiny_pipeline()))
+            params = add_lora(pipe.unet, LoraConfigModel(rank=4, alpha=4), 0)
+            channels, size = int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size)
+            generator = torch.Generator().manual_seed(0)
+            winner = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
+            loser = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
+            ids = pipe.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
+            with torch.no_grad():
+                cond = pipe.text_encoder(ids)[0].repeat(8, 1, 1)
+            data = RoundData(winner, torch.zeros_like(winner), cond, cond[0])
+            rejected = RoundData(loser, torch.zeros_like(loser), cond, cond[0])
+            scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+            common = {"batch_size": 8, "learning_rate": 3e-3, "objective": "dpo", "dpo_beta": 500.0}
+            warm = TrainingConfig(steps_per_round=30, **common)
+            train_round(pipe, params, data, warm, scheduler, 1, Dist("cpu"), "cpu", None, rejected)
+            trained = [p.detach().clone() for p in params]
+            second = TrainingConfig(steps_per_round=1, dpo_reference=reference, **common)
+            first_losses[reference] = train_round(
+                pipe, params, data, second, scheduler, 2, Dist("cpu"), "cpu", None, rejected
+            )
+            moved = any(not torch.equal(a, b) for a, b in zip(params, trained))
+            assert moved  # the step trained the adapter, whichever the reference
+    assert first_losses["round"] == pytest.approx(math.log(2), abs=1e-6)
+    assert first_losses["base"] < math.log(2) - 0.01

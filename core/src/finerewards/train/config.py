@@ -138,6 +138,13 @@ class TrainingConfig(_Section):
     dpo_beta: float = Field(
         default=2000.0, gt=0.0, le=1e7, description="DPO: how sharply preferences are enforced"
     )
+    dpo_reference: Literal["base", "round"] = Field(
+        default="base",
+        description=(
+            "DPO: the model the preferences are measured against; 'base', the model without"
+            " the adapter; 'round', the adapter as it stood when the round began (iterative DPO)"
+        ),
+    )
     gradient_checkpointing: bool = False
     target: Literal["latents", "images"] = Field(
         default="latents",

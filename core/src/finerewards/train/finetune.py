@@ -13,7 +13,8 @@ share and whose gradients are summed, so N processes do the same step as one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,7 @@ def train_round(
         raise ValueError("the DPO objective needs one rejected example per kept one")
     losses: list[float] = []
     ema = [p.detach().clone() for p in params] if settings.ema_decay > 0 else None
+    anchor = [p.detach().clone() for p in params] if dpo and settings.dpo_reference == "round" else None
     for step in range(settings.steps_per_round):
         ids = torch.tensor(order[step * batch : (step + 1) * batch])
         eps = torch.randn((batch, *shape), generator=generator)
@@ -202,16 +204,13 @@ def train_round(
                 cond, t = torch.cat([cond, cond]), torch.cat([t, t])
                 noisy_noise = torch.cat([noisy_noise, noisy_noise])
             batch_parts = (latents, noisy_noise, t, cond)
+            if dpo:  # the reference first: its pass may swap the adapter's weights
+                with torch.no_grad(), _reference_model(unet, params, anchor):
+                    reference = denoising_errors(
+                        unet, noise_scheduler, batch_parts, settings.snr_gamma, amp_dtype
+                    )
             per_example = denoising_errors(unet, noise_scheduler, batch_parts, settings.snr_gamma, amp_dtype)
             if dpo:
-                with torch.no_grad():
-                    unet.disable_adapters()
-                    try:
-                        reference = denoising_errors(
-                            unet, noise_scheduler, batch_parts, settings.snr_gamma, amp_dtype
-                        )
-                    finally:
-                        unet.enable_adapters()
                 per_example = dpo_losses(per_example, reference, settings.dpo_beta)
             local = per_example.sum() / batch
             (scaler.scale(local) if scaler is not None else local).backward()
@@ -242,6 +241,31 @@ def train_round(
     if settings.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
     return sum(losses) / len(losses)
+
+
+@contextmanager
+def _reference_model(
+    unet: Any, params: list[torch.nn.Parameter], anchor: list[torch.Tensor] | None
+) -> Iterator[None]:
+    """The DPO reference in place of the trained model: the UNet without its adapter, or (with
+    `anchor`) the adapter's weights as they stood when the round began."""
+    if anchor is None:
+        unet.disable_adapters()
+        try:
+            yield
+        finally:
+            unet.enable_adapters()
+        return
+    current = [p.detach().clone() for p in params]
+    unet.eval()  # no adapter dropout in the reference
+    try:
+        for param, value in zip(params, anchor):
+            param.data.copy_(value)
+        yield
+    finally:
+        for param, value in zip(params, current):
+            param.data.copy_(value)
+        unet.train()
 
 
 def denoising_errors(
