@@ -3,6 +3,7 @@
     python benchmarks/pair_objectives.py pool            # 384 toy:train prompts x 4 samples
     python benchmarks/pair_objectives.py raft            # the denoising loss on the winners
     python benchmarks/pair_objectives.py dpo '{"learning_rate": 3e-4}'
+    python benchmarks/pair_objectives.py binding         # DPO on colour-binding render pairs
 
 `pool` samples `toy:sd` once (the toy preset's generation settings) and scores every image with
 the exact oracle. The other commands train a fresh LoRA for 200 steps of the trainer's own
@@ -11,6 +12,10 @@ prompts where the oracle's best candidate is satisfying and its worst is not: th
 (`raft`), or (winner, loser) pairs (`dpo`). Then they print oracle accuracy on the balanced
 `toy:test` evaluation (seeds 100,000 + i, as `tune_toy_preset.py` and `quality.py`). Figures:
 docs/benchmarks.md, section `toy-preset-probes`.
+
+`binding` asks whether the adapter can learn colour binding at all when the pairs show nothing
+else: the same number of DPO pairs, each a ground-truth render of a `toy:train` color_attr
+prompt against the same layout with the two objects' colours swapped.
 """
 
 from __future__ import annotations
@@ -57,18 +62,12 @@ def make_pool() -> None:
     print(json.dumps({"pool": len(texts), "satisfying": round(float((scores == 1.0).float().mean()), 3)}))
 
 
-def train(objective: str, overrides: dict[str, Any]) -> None:
-    from diffusers import DDPMScheduler
+def pool_pairs() -> tuple[list[Any], list[Any], list[str]]:
+    """(winners, losers, prompts): the pool's prompts whose oracle-best sample satisfies the
+    prompt and whose worst does not."""
     from PIL import Image
     from safetensors import safe_open
     from safetensors.torch import load_file
-
-    from finerewards.toyworld.oracle import evaluate
-    from finerewards.train.config import PRESETS, TrainConfig, deep_merge
-    from finerewards.train.distributed import Dist
-    from finerewards.train.finetune import encode_round, train_round
-    from finerewards.train.lora import add_lora
-    from finerewards.train.pipeline import load_pipeline
 
     tensors = load_file(str(POOL))
     with safe_open(str(POOL), "pt") as handle:
@@ -82,6 +81,44 @@ def train(objective: str, overrides: dict[str, Any]) -> None:
             winners.append(images[i * K + best])
             losers.append(images[i * K + worst])
             texts.append(prompt)
+    return winners, losers, texts
+
+
+def binding_pairs(count: int) -> tuple[list[Any], list[Any], list[str]]:
+    """`count` (render, colour-swapped render) pairs of toy:train color_attr prompts naming two
+    shapes in two colours (a swap of anything else would still satisfy the prompt)."""
+    from dataclasses import replace
+
+    from finerewards.toyworld.prompts import load_prompt_set, prompt_category
+    from finerewards.toyworld.render import layout, render_scene
+
+    rng = random.Random(0)
+    prompts = [p for p in load_prompt_set("train") if prompt_category(p) == "color_attr"]
+    winners, losers, texts = [], [], []
+    for i in range(count):
+        first, second = layout(prompt := rng.choice(prompts), i)
+        while first.shape == second.shape or first.color == second.color:  # a swap must fail it
+            first, second = layout(prompt := rng.choice(prompts), i)
+        winners.append(render_scene([first, second]))
+        losers.append(render_scene([replace(first, color=second.color), replace(second, color=first.color)]))
+        texts.append(prompt)
+    return winners, losers, texts
+
+
+def train(objective: str, overrides: dict[str, Any]) -> None:
+    from diffusers import DDPMScheduler
+
+    from finerewards.toyworld.oracle import evaluate
+    from finerewards.train.config import PRESETS, TrainConfig, deep_merge
+    from finerewards.train.distributed import Dist
+    from finerewards.train.finetune import encode_round, train_round
+    from finerewards.train.lora import add_lora
+    from finerewards.train.pipeline import load_pipeline
+
+    winners, losers, texts = pool_pairs()
+    if objective == "binding":
+        winners, losers, texts = binding_pairs(len(texts))
+        objective = "dpo"
     training = {**PRESETS["toy"]["training"], "steps_per_round": 200, "objective": objective, **overrides}
     config = TrainConfig.model_validate(deep_merge(PRESETS["toy"], {"training": training}))
     pipe = load_pipeline("toy:sd")
@@ -94,7 +131,7 @@ def train(objective: str, overrides: dict[str, Any]) -> None:
     evaluator = Evaluator(100, dict(PRESETS["toy"]["generation"]), accuracy_only=True)
     accuracy = evaluate(zip(evaluator.prompts, evaluator.sample_pipeline(pipe)))["accuracy"]
     figures = {k: round(v, 3) for k, v in accuracy.items()}
-    print(json.dumps({"objective": objective, "pairs": len(texts), "overrides": overrides, **figures}))
+    print(json.dumps({"objective": sys.argv[1], "pairs": len(texts), "overrides": overrides, **figures}))
 
 
 def main() -> None:
