@@ -107,7 +107,7 @@ class TrainingConfig(_Section):
         description=(
             "'raft': the denoising loss on each kept winner (the paper); 'dpo': Diffusion-DPO"
             " (Wallace et al. 2023) on each kept winner against its prompt's worst candidate,"
-            " relative to the base model"
+            " relative to a reference model (`dpo_reference`)"
         ),
     )
     pairs: Literal["worst", "lower"] = Field(
