@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -59,35 +60,45 @@ def _pair_margin(pipe: object, winner: torch.Tensor, loser: torch.Tensor, cond: 
     return float(((mine[:half] - reference[:half]) - (mine[half:] - reference[half:])).mean())
 
 
+def _one_pair_round() -> tuple[Any, list[Any], Any, Any]:
+    """A tiny pipeline with a fresh adapter, and one (winner, loser) latent pair of one prompt,
+    repeated 8 times: (pipe, adapter parameters, winners, losers)."""
+    from train_support import tiny_pipeline
+
+    from finerewards.train.config import LoraConfigModel
+    from finerewards.train.finetune import RoundData
+    from finerewards.train.lora import add_lora
+    from finerewards.train.pipeline import load_pipeline
+
+    pipe = load_pipeline(str(tiny_pipeline()))
+    params = add_lora(pipe.unet, LoraConfigModel(rank=4, alpha=4), 0)
+    channels, size = int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size)
+    generator = torch.Generator().manual_seed(0)
+    winner = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
+    loser = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
+    ids = pipe.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
+    with torch.no_grad():
+        cond = pipe.text_encoder(ids)[0].repeat(8, 1, 1)
+    data = RoundData(winner, torch.zeros_like(winner), cond, cond[0])
+    return pipe, params, data, RoundData(loser, torch.zeros_like(loser), cond, cond[0])
+
+
 def test_dpo_training_makes_the_adapter_prefer_the_winner() -> None:
     """One prompt, one preferred and one rejected latent: after DPO steps the adapter denoises
     the winner better, and the loser worse, than the base model does (on noise never trained on);
     the same steps on the winner alone (RAFT) do not push the loser away."""
     from diffusers import DDPMScheduler
-    from train_support import one_thread, tiny_pipeline
+    from train_support import one_thread
 
-    from finerewards.train.config import LoraConfigModel, TrainingConfig
+    from finerewards.train.config import TrainingConfig
     from finerewards.train.distributed import Dist
-    from finerewards.train.finetune import RoundData, train_round
-    from finerewards.train.lora import add_lora
-    from finerewards.train.pipeline import load_pipeline
+    from finerewards.train.finetune import train_round
 
     margins = {}
     with one_thread():
         for objective in ("dpo", "raft"):
-            pipe = load_pipeline(str(tiny_pipeline()))
-            params = add_lora(pipe.unet, LoraConfigModel(rank=4, alpha=4), 0)
-            channels = int(pipe.unet.config.in_channels)
-            size = int(pipe.unet.config.sample_size)
-            generator = torch.Generator().manual_seed(0)
-            winner = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
-            loser = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
-            ids = pipe.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
-            with torch.no_grad():
-                cond = pipe.text_encoder(ids)[0].repeat(8, 1, 1)
-            empty = cond[0]
-            data = RoundData(winner, torch.zeros_like(winner), cond, empty)
-            rejected = RoundData(loser, torch.zeros_like(loser), cond, empty)
+            pipe, params, data, rejected = _one_pair_round()
+            winner, loser, cond = data.latent_mean, rejected.latent_mean, data.embeddings
             assert abs(_pair_margin(pipe, winner, loser, cond)) < 1e-6  # a fresh adapter is a no-op
             settings = TrainingConfig(
                 steps_per_round=30, batch_size=8, learning_rate=3e-3, objective=objective, dpo_beta=500.0
@@ -138,28 +149,16 @@ def test_dpo_round_reference_measures_against_the_adapter_at_the_round_start() -
     first loss is below log 2 against the base; against the round's own start (`dpo_reference =
     round`) the policy equals the reference on that step, and the loss is exactly log 2."""
     from diffusers import DDPMScheduler
-    from train_support import one_thread, tiny_pipeline
+    from train_support import one_thread
 
-    from finerewards.train.config import LoraConfigModel, TrainingConfig
+    from finerewards.train.config import TrainingConfig
     from finerewards.train.distributed import Dist
-    from finerewards.train.finetune import RoundData, train_round
-    from finerewards.train.lora import add_lora
-    from finerewards.train.pipeline import load_pipeline
+    from finerewards.train.finetune import train_round
 
     first_losses = {}
     with one_thread():
         for reference in ("base", "round"):
-            pipe = load_pipeline(str(tiny_pipeline()))
-            params = add_lora(pipe.unet, LoraConfigModel(rank=4, alpha=4), 0)
-            channels, size = int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size)
-            generator = torch.Generator().manual_seed(0)
-            winner = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
-            loser = torch.randn((1, channels, size, size), generator=generator).repeat(8, 1, 1, 1)
-            ids = pipe.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
-            with torch.no_grad():
-                cond = pipe.text_encoder(ids)[0].repeat(8, 1, 1)
-            data = RoundData(winner, torch.zeros_like(winner), cond, cond[0])
-            rejected = RoundData(loser, torch.zeros_like(loser), cond, cond[0])
+            pipe, params, data, rejected = _one_pair_round()
             scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
             common = {"batch_size": 8, "learning_rate": 3e-3, "objective": "dpo", "dpo_beta": 500.0}
             warm = TrainingConfig(steps_per_round=30, **common)
