@@ -295,7 +295,7 @@ def markdown(result: dict[str, Any]) -> str:
             "and a small MLP, no text side) gains least and has stayed below 3x in every run. "
             "imagereward runs a tiny random model (width 64, 2 layers) that is overhead-bound.",
             "",
-            "On this shared 2-core machine the ratios move by up to about 0.7 between runs of the "
+            "On this shared 2-core machine the ratios move by up to about 1 between runs of the "
             "same code (aesthetic from 1.8x to 2.9x in runs of 2026-11-30, at batch 8, 16 or 32 "
             "alike); on one thread every ratio is lower, because one image's small matrix products "
             "cannot use the second core either way.",
