@@ -292,13 +292,13 @@ def markdown(result: dict[str, Any]) -> str:
             "more than by per-call overhead. Batching saves the overhead around it (preprocessing, "
             "tokenizer, the text tower on short texts, Python), so the larger the tower's share of "
             "a reward's time, the closer the reward stays to the tower's ratio: aesthetic (the tower "
-            "and a small MLP, no text side) gains least and has stayed below 3x in every run. "
+            "and a small MLP, no text side) gains least and stays below 3x in most runs. "
             "imagereward runs a tiny random model (width 64, 2 layers) that is overhead-bound.",
             "",
             "On this shared 2-core machine the ratios move by up to about 1 between runs of the "
-            "same code (aesthetic from 1.8x to 2.9x in runs of 2026-11-30, at batch 8, 16 or 32 "
-            "alike); on one thread every ratio is lower, because one image's small matrix products "
-            "cannot use the second core either way.",
+            "same code (aesthetic from 1.8x to 3.5x in six runs of 2026-11-30, at or above 3x "
+            "once, when its batch-1 pass ran unusually slowly); on one thread every ratio is "
+            "lower, because one image's small matrix products cannot use the second core either way.",
         ]
     return "\n".join(lines)
 
