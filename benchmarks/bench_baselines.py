@@ -24,6 +24,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,22 +105,31 @@ def paper_clip(root: Path) -> tuple[Any, str, int]:
     return reward, "random CLIP ViT-L/14 (published config)", 8
 
 
-def rate(
-    reward: Any, images: list[Any], prompts: list[str], sizes: tuple[int, ...], repeats: int
+def best_rates(
+    run: Callable[[int, int], object], total: int, sizes: tuple[int, ...], repeats: int
 ) -> list[float]:
-    """Best images/s over `repeats` passes for each chunk size in `sizes`, scoring every image in
-    chunks of that size (after a warm-up). The sizes take turns within each repeat, so that a
-    slow spell of this shared machine hits all of them alike."""
+    """Best items/s over `repeats` passes for each chunk size in `sizes`; `run(start, size)`
+    processes items [start, start + size). After a warm-up, the sizes take turns within each
+    repeat, so that a slow spell of this shared machine hits all of them alike."""
     for size in sizes:
-        reward.score(images[:size], prompts[:size])
+        run(0, size)
     best = [float("inf")] * len(sizes)
     for _ in range(repeats):
         for k, size in enumerate(sizes):
             start = time.perf_counter()
-            for i in range(0, len(images), size):
-                reward.score(images[i : i + size], prompts[i : i + size])
+            for i in range(0, total, size):
+                run(i, size)
             best[k] = min(best[k], time.perf_counter() - start)
-    return [len(images) / seconds for seconds in best]
+    return [total / seconds for seconds in best]
+
+
+def rate(
+    reward: Any, images: list[Any], prompts: list[str], sizes: tuple[int, ...], repeats: int
+) -> list[float]:
+    """A reward's best images/s at each chunk size in `sizes` (`best_rates`)."""
+    return best_rates(
+        lambda i, n: reward.score(images[i : i + n], prompts[i : i + n]), len(images), sizes, repeats
+    )
 
 
 def tower_ceiling(images: list[Any], batches: tuple[int, ...], repeats: int) -> dict[str, Any] | None:
@@ -141,19 +151,12 @@ def tower_ceiling(images: list[Any], batches: tuple[int, ...], repeats: int) -> 
         "pixel_values"
     ]
 
-    sizes = (1, *batches)
-    best = [float("inf")] * len(sizes)
     with torch.inference_mode():
-        for size in sizes:
-            tower(pixel_values=pixels[:size])
-        for _ in range(repeats):
-            for k, size in enumerate(sizes):
-                start = time.perf_counter()
-                for i in range(0, len(pixels), size):
-                    tower(pixel_values=pixels[i : i + size])
-                best[k] = min(best[k], time.perf_counter() - start)
-    single = len(pixels) / best[0]
-    batched, batch = max((len(pixels) / seconds, size) for seconds, size in zip(best[1:], batches))
+        rates = best_rates(
+            lambda i, n: tower(pixel_values=pixels[i : i + n]), len(pixels), (1, *batches), repeats
+        )
+    single = rates[0]
+    batched, batch = max(zip(rates[1:], batches))
     return {
         "reward": "(toy:clip image tower alone)",
         "models": "toy:clip vision forward, no preprocessing",
@@ -245,7 +248,9 @@ def main() -> None:
 
 def markdown(result: dict[str, Any]) -> str:
     compare = result.get("compare_threads") or 0
-    other = f"speed-up on {compare} thread{'s' if compare > 1 else ''}"
+    columns = ["reward", "models", "batch", "img/s at 1", "img/s batched", "speed-up"]
+    if compare:
+        columns.append(f"speed-up on {compare} thread{'s' if compare > 1 else ''}")
     lines = [
         "## fr-baselines: batched scoring on a CPU",
         "",
@@ -256,10 +261,8 @@ def markdown(result: dict[str, Any]) -> str:
         "for ViT-L/14). Goal: batched at least "
         f"{result['goal_speedup']:.0f}x faster per image.",
         "",
-        f"| reward | models | batch | img/s at 1 | img/s batched | speed-up | {other} |"
-        if compare
-        else "| reward | models | batch | img/s at 1 | img/s batched | speed-up |",
-        "|---|---|---|---|---|---|---|" if compare else "|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for row in result["rows"]:
         line = (

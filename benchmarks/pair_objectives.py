@@ -116,22 +116,22 @@ def train(objective: str, overrides: dict[str, Any]) -> None:
     from finerewards.train.pipeline import load_pipeline
 
     winners, losers, texts = pool_pairs()
-    if objective == "binding":
+    if objective == "binding":  # as many pairs as the pool has, learned by DPO
         winners, losers, texts = binding_pairs(len(texts))
-        objective = "dpo"
-    training = {**PRESETS["toy"]["training"], "steps_per_round": 200, "objective": objective, **overrides}
+    loss = "dpo" if objective == "binding" else objective
+    training = {**PRESETS["toy"]["training"], "steps_per_round": 200, "objective": loss, **overrides}
     config = TrainConfig.model_validate(deep_merge(PRESETS["toy"], {"training": training}))
     pipe = load_pipeline("toy:sd")
     params = add_lora(pipe.unet, config.lora, 1)
     data = encode_round(pipe, winners, texts, "cpu", 64)
-    rejected = encode_round(pipe, losers, texts, "cpu", 64) if objective == "dpo" else None
+    rejected = encode_round(pipe, losers, texts, "cpu", 64) if loss == "dpo" else None
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     train_round(pipe, params, data, config.training, scheduler, 0, Dist("cpu"), "cpu", None, rejected)
     pipe.unet.eval()
     evaluator = Evaluator(100, dict(PRESETS["toy"]["generation"]), accuracy_only=True)
     accuracy = evaluate(zip(evaluator.prompts, evaluator.sample_pipeline(pipe)))["accuracy"]
     figures = {k: round(v, 3) for k, v in accuracy.items()}
-    print(json.dumps({"objective": sys.argv[1], "pairs": len(texts), "overrides": overrides, **figures}))
+    print(json.dumps({"objective": objective, "pairs": len(texts), "overrides": overrides, **figures}))
 
 
 def main() -> None:
