@@ -179,6 +179,10 @@ class Scorer:
         from finerewards.device import resolve_device, resolve_dtype
 
         device = resolve_device(self.device)
+        if not self.progress:
+            from finerewards.libraries import hide_progress_bars
+
+            hide_progress_bars()
         try:
             model = reward.spec.build(reward.options)
             model.setup(device, resolve_dtype(self.dtype, device))

@@ -129,6 +129,7 @@ def test_fr_score_json_includes_the_caption(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # --quiet: no progress bar, transformers' "Loading weights" bars included
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [line["prompt"] for line in lines] == PROMPTS
     for line in lines:

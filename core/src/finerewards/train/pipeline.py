@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finerewards.errors import FRError, UsageError
+from finerewards.libraries import quiet_libraries
 from finerewards.models import resolve_model
 
 if TYPE_CHECKING:
@@ -39,17 +40,6 @@ def check_model(ref: str) -> str:
                 f"model {ref!r} is not a diffusers pipeline folder (no model_index.json in {folder})"
             )
     return resolved
-
-
-def quiet_libraries() -> None:
-    """Keep diffusers' and transformers' own logging and progress bars out of ours."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    dlog.set_verbosity_error()
-    tlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.disable_progress_bar()
 
 
 def load_pipeline(ref: str, dtype: str = "float32") -> StableDiffusionPipeline:
