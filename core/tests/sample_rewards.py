@@ -58,6 +58,11 @@ class PromptLength:
         pass
 
 
+class OfflineReward(PromptLength):
+    def setup(self, device: str, dtype: str) -> None:
+        raise OSError("We couldn't connect to 'https://huggingface.co'.\nCheck your internet connection.")
+
+
 class NaNReward(PromptLength):
     def score(self, images: Sequence[Any], prompts: Sequence[str]) -> RewardOutput:
         return RewardOutput([float("nan") if "bad" in p else 1.0 for p in prompts])
@@ -81,6 +86,9 @@ LENGTH = RewardSpec(
 NAN = RewardSpec(
     name="nanreward", description="NaN for prompts with 'bad'", factory="sample_rewards:NaNReward"
 )
+OFFLINE = RewardSpec(
+    name="offline", description="its model cannot load (test reward)", factory="sample_rewards:OfflineReward"
+)
 
 
 @hookimpl
@@ -88,3 +96,4 @@ def register_rewards(register: Any) -> None:
     register(RED)
     register(LENGTH)
     register(NAN)
+    register(OFFLINE)

@@ -137,6 +137,11 @@ def test_score_set_option_and_preset(site: Path, images: Path) -> None:
             1,
             "reward 'nanreward' gave a non-finite score (nan) for",
         ),
+        (
+            ["-r", "offline", "--prompt", "p", "IMG"],
+            1,
+            "could not load its model: OSError: We couldn't connect to 'https://huggingface.co'. Check your",
+        ),
         (["-r", "redshare"], 2, "nothing to score"),
         (["--prompt", "p", "IMG"], 2, "no reward given"),
     ],

@@ -151,6 +151,7 @@ def test_broken_plugins_leave_cli_working(site: Path) -> None:
         "redshare",
         "promptlen",
         "nanreward",
+        "offline",
     ]
     text = run_fr("plugins", path=site).stdout
     assert "FAILED" in text and "fr-broken 1.2.3" in text

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from finerewards import __version__
-from finerewards.errors import FRError, UsageError
+from finerewards.errors import FRError, UsageError, one_line
 from finerewards.registry import get_registry
 
 app = typer.Typer(
@@ -74,7 +74,7 @@ def plugins(
         status = "ok" if info.ok else "FAILED"
         typer.echo(f"{info.name:<14} {dist:<28} {status:<7} {provides}")
         for error in info.errors:
-            typer.echo(f"{'':<14} error: {error}")
+            typer.echo(f"{'':<14} error: {one_line(error)}")
 
 
 def reward_rows() -> list[dict[str, Any]]:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     except FRError as exc:
         if debug:
             traceback.print_exc()
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -229,5 +229,5 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        typer.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+        typer.echo(f"error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", err=True)
         sys.exit(1)

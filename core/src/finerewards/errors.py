@@ -23,3 +23,9 @@ class MissingExtraError(FRError):
     """A reward needs packages that are not installed."""
 
     exit_code = 2
+
+
+def one_line(message: object) -> str:
+    """`message` on one line: library errors (transformers' offline OSError, for one) carry
+    newlines, and the CLI promises one line per error."""
+    return " ".join(str(message).split())
