@@ -30,7 +30,7 @@ from train_support import (
     write_prompts,
 )
 
-from finerewards.errors import RewardError, UsageError
+from finerewards.errors import FRError, RewardError, UsageError
 from finerewards.train import loop
 from finerewards.train.config import TrainConfig, resolve_config, tomllib, validate
 
@@ -333,6 +333,18 @@ def test_model_folder_must_be_a_pipeline(tmp_path: Path) -> None:
     config = tiny_config(write_prompts(tmp_path / "p.txt"), model=str(tmp_path / "model"))
     with pytest.raises(UsageError, match="not a diffusers pipeline folder"):
         loop.train(config, tmp_path / "out", progress=False, echo=None)
+
+
+def test_a_model_that_cannot_load_leaves_no_run_folder(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}'
+    )
+    config = tiny_config(write_prompts(tmp_path / "p.txt"), model=str(model))
+    with pytest.raises(FRError, match="cannot load model"):
+        loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert not (tmp_path / "out").exists()  # the same command, mended, can be given again
 
 
 @pytest.mark.usefixtures("no_heavy_work")

@@ -184,7 +184,8 @@ class Trainer:
             else:
                 if finished:
                     self.echo(f"resuming {run.root} after round {finished - 1:03d}")
-                self._load(finished)
+                if self.pipe is None:
+                    self._load(finished)
                 for index in range(finished, self.config.rounds):
                     self.round(index)
             if dist.is_main:
@@ -459,6 +460,7 @@ def train(
     if out is None:
         trainer.run_dir = RunDir(dist.gather(str(trainer.run_dir.root))[0])
         RunDir.check_new(trainer.run_dir.root)
+    trainer._load(0)  # before the folder exists: a model that cannot load leaves no run behind
     dist.barrier()
     if dist.is_main:
         trainer.run_dir.create(config)
