@@ -288,6 +288,8 @@ def test_nan_reward_stops_the_round_naming_reward_and_sample(tmp_path: Path) -> 
     ):
         loop.train(config, tmp_path / "out", progress=False, echo=None)
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
+    with pytest.raises(UsageError, match="finished no round.*--resume.*or remove the folder"):
+        loop.train(config, tmp_path / "out", progress=False, echo=None)
 
 
 @pytest.fixture
