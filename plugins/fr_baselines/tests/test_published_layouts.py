@@ -75,13 +75,14 @@ def test_aesthetic_head_rejects_another_layout(tmp_path: Any) -> None:
 
 def test_pickled_code_is_refused(tmp_path: Any) -> None:
     """weights_only=True: a checkpoint that would run code on load is an error, not an import."""
+    from finerewards.errors import UsageError
 
     class Evil:
         def __reduce__(self) -> Any:
             return (print, ("ran code",))
 
     torch.save({"layers.0.weight": Evil()}, tmp_path / "evil.pth")
-    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+    with pytest.raises(UsageError, match="not a plain tensor checkpoint loadable with weights_only=True"):
         load_state_dict(str(tmp_path / "evil.pth"))
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from finerewards import resolve_model
+from finerewards.checkpoints import load_tensor_file
 from finerewards.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,12 +58,7 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     `.pt`/`.pth` files load with `weights_only=True`; a checkpoint that wraps its tensors in
     {"state_dict": ...} (HPSv2's) is unwrapped, and DataParallel's "module." prefix is removed.
     """
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        state: Mapping[str, Any] = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_tensor_file(path)
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     out = {}

@@ -7,9 +7,11 @@ checkpoint and the state dict is loaded here, through a loader that only accepts
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finerewards.checkpoints import load_tensor_file
 from finerewards.errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,26 +23,12 @@ WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from a `.safetensors` file, or a `.pth` read with `weights_only=True` (a
-    checkpoint that needs arbitrary unpickling is refused, not executed)."""
-    import torch
-
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        state: Any = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError and friends: refuse, never execute
-        raise UsageError(
-            f"SAM checkpoint {path} is not a plain tensor state dict loadable with weights_only=True "
-            f"({type(exc).__name__}); convert it to safetensors"
-        ) from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+    checkpoint that needs arbitrary unpickling is refused, not executed); the official
+    checkpoints' tensors, or those under a "model" entry (training checkpoints)."""
+    state = load_tensor_file(path, "SAM checkpoint")
+    if "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
-    if not isinstance(state, dict):
-        raise UsageError(f"SAM checkpoint {path} holds a {type(state).__name__}, not a state dict")
-    return state
+    return dict(state)
 
 
 def folder_weights(folder: Path) -> Path:
