@@ -161,10 +161,25 @@ def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code
     assert line.startswith("error: ") and message in line, line
 
 
-def test_typer_usage_errors_exit_2(site: Path) -> None:
-    result = run_fr("score", "--batch-size", "0", "-r", "redshare", path=site)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["score", "--batch-size", "0", "-r", "redshare"], "Invalid value for '--batch-size'"),
+        (["no-such-command"], "No such command 'no-such-command'. (see `fr -h`)"),
+        (["score", "--rewards", "redshare"], "No such option: --rewards (Possible options: --reward)"),
+        (["toyworld", "render", "--prompts", "toy:test"], "Missing option '--out'. (see `fr toyworld render"),
+    ],
+)
+def test_parser_errors_are_one_line_and_exit_2(site: Path, args: list[str], message: str) -> None:
+    result = run_fr(*args, path=site)
     assert result.returncode == 2
-    assert run_fr("no-such-command", path=site).returncode == 2
+    line = _error(result)  # one line: no usage banner, no box
+    assert line.startswith("error: ") and message in line, line
+
+
+def test_no_arguments_show_the_help(site: Path) -> None:
+    result = run_fr(path=site)
+    assert "Usage: fr" in result.stdout and "error" not in result.stderr
 
 
 def test_debug_shows_traceback(site: Path, images: Path) -> None:

@@ -13,7 +13,7 @@ import sys
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -208,6 +208,24 @@ def _add_plugin_commands() -> None:
             registry.host.fail(info, "register_commands", exc)
 
 
+def _is_parser_error(exc: Exception) -> bool:
+    """typer's command-line parser errors (unknown option, missing value, Ctrl-D at a prompt).
+    Recognised by shape: newer typer versions vendor click, older ones use click itself."""
+    return ("click" in type(exc).__module__ and hasattr(exc, "exit_code")) or type(exc).__name__ == "Abort"
+
+
+def _parser_error(exc: Any) -> NoReturn:
+    """One line for a parser error, pointing at the command's help (typer draws a box)."""
+    if type(exc).__name__ == "Abort":
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "fr"
+        typer.echo(f"error: {one_line(exc.format_message())} (see `{where} -h`)", err=True)
+    sys.exit(int(exc.exit_code))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns errors into one line."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -217,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         args = [arg for arg in args if arg != "--debug"]
     try:
         _add_plugin_commands()
-        app(args=args, prog_name="fr")
+        code = app(args=args, prog_name="fr", standalone_mode=False)
     except FRError as exc:
         if debug:
             traceback.print_exc()
@@ -227,7 +245,13 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
+        if _is_parser_error(exc):
+            _parser_error(exc)
         if debug:
             traceback.print_exc()
         typer.echo(f"error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", err=True)
         sys.exit(1)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        typer.echo("interrupted", err=True)
+    if isinstance(code, int) and code:
+        sys.exit(code)
