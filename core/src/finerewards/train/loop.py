@@ -147,7 +147,8 @@ class Trainer:
             self._echo(text)
 
     # setup ------------------------------------------------------------------------------
-    def _load(self, finished: int) -> None:
+    def load_model(self, finished: int) -> None:
+        """The pipeline with a fresh LoRA, or the LoRA of round `finished - 1` on resume."""
         from diffusers import DDPMScheduler
 
         from finerewards.device import resolve_dtype
@@ -185,7 +186,7 @@ class Trainer:
                 if finished:
                     self.echo(f"resuming {run.root} after round {finished - 1:03d}")
                 if self.pipe is None:
-                    self._load(finished)
+                    self.load_model(finished)
                 for index in range(finished, self.config.rounds):
                     self.round(index)
             if dist.is_main:
@@ -460,7 +461,7 @@ def train(
     if out is None:
         trainer.run_dir = RunDir(dist.gather(str(trainer.run_dir.root))[0])
         RunDir.check_new(trainer.run_dir.root)
-    trainer._load(0)  # before the folder exists: a model that cannot load leaves no run behind
+    trainer.load_model(0)  # before the folder exists: a model that cannot load leaves no run behind
     dist.barrier()
     if dist.is_main:
         trainer.run_dir.create(config)
