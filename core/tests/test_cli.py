@@ -167,6 +167,7 @@ def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code
         (["score", "--batch-size", "0", "-r", "redshare"], "Invalid value for '--batch-size'"),
         (["no-such-command"], "No such command 'no-such-command'. (see `fr -h`)"),
         (["score", "--rewards", "redshare"], "No such option: --rewards (Possible options: --reward)"),
+        (["score", "-r"], "Option '-r' requires an argument. (see `fr score -h`)"),
         (["toyworld", "render", "--prompts", "toy:test"], "Missing option '--out'. (see `fr toyworld render"),
     ],
 )

@@ -214,16 +214,27 @@ def _is_parser_error(exc: Exception) -> bool:
     return ("click" in type(exc).__module__ and hasattr(exc, "exit_code")) or type(exc).__name__ == "Abort"
 
 
-def _parser_error(exc: Any) -> NoReturn:
+def _parser_error(exc: Any, args: list[str]) -> NoReturn:
     """One line for a parser error, pointing at the command's help (typer draws a box)."""
     if type(exc).__name__ == "Abort":
         typer.echo("aborted", err=True)
         sys.exit(1)
     if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
         ctx = getattr(exc, "ctx", None)
-        where = ctx.command_path if ctx is not None else "fr"
+        where = ctx.command_path if ctx is not None else _command_path(args)
         typer.echo(f"error: {one_line(exc.format_message())} (see `{where} -h`)", err=True)
     sys.exit(int(exc.exit_code))
+
+
+def _command_path(args: list[str]) -> str:
+    """ "fr" and the (sub)commands that lead `args`, for errors that carry no context."""
+    command, path = typer.main.get_command(app), ["fr"]
+    for arg in args:
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        command, path = sub, [*path, arg]
+    return " ".join(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:
         if _is_parser_error(exc):
-            _parser_error(exc)
+            _parser_error(exc, args)
         if debug:
             traceback.print_exc()
         typer.echo(f"error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", err=True)
