@@ -10,14 +10,7 @@ from safetensors.torch import save_file
 
 from finerewards.checkpoints import load_tensor_file
 from finerewards.errors import UsageError
-
-
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+from finerewards.testing import code_running_checkpoint
 
 
 def test_tensors_load_from_both_formats(tmp_path: Path) -> None:
@@ -31,12 +24,11 @@ def test_tensors_load_from_both_formats(tmp_path: Path) -> None:
 
 
 def test_code_in_a_pickle_is_refused_not_run(tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    torch.save({"weight": torch.zeros(1), "payload": _Payload(marker)}, tmp_path / "evil.pth")
+    marker = code_running_checkpoint(tmp_path / "evil.pth")
     refused = r"head .*evil\.pth is not a plain tensor checkpoint .*convert it to safetensors"
     with pytest.raises(UsageError, match=refused):
         load_tensor_file(tmp_path / "evil.pth", "head")
-    assert not marker.exists()
+    assert not Path(marker).exists()
 
 
 @pytest.mark.parametrize("name", ["notes.pth", "notes.safetensors"])

@@ -46,6 +46,29 @@ DEFAULT_PROMPTS = (
 )
 
 
+class _TouchOnUnpickle:
+    """Pickles to a call of `Path.touch(marker)`: unpickling it runs code."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        from pathlib import Path
+
+        return (Path.touch, (self.marker,))
+
+
+def code_running_checkpoint(path: str | os.PathLike[str]) -> str:
+    """Write a torch checkpoint at `path` whose unpickling would run code (it creates a marker
+    file), for testing that a weight loader refuses it; returns the marker's path, which must
+    stay absent. Imports torch."""
+    import torch
+
+    marker = f"{os.fspath(path)}.ran-code"
+    torch.save({"weight": torch.zeros(1), "payload": _TouchOnUnpickle(marker)}, path)
+    return marker
+
+
 def default_inputs() -> tuple[list[Image], list[str]]:
     """Ground-truth toy-world renders paired with their prompts (distinct images and prompts)."""
     from finerewards.toyworld.render import render

@@ -9,6 +9,7 @@ leave no key missing, unexpected or of another shape - so the real weights load 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -76,14 +77,12 @@ def test_aesthetic_head_rejects_another_layout(tmp_path: Any) -> None:
 def test_pickled_code_is_refused(tmp_path: Any) -> None:
     """weights_only=True: a checkpoint that would run code on load is an error, not an import."""
     from finerewards.errors import UsageError
+    from finerewards.testing import code_running_checkpoint
 
-    class Evil:
-        def __reduce__(self) -> Any:
-            return (print, ("ran code",))
-
-    torch.save({"layers.0.weight": Evil()}, tmp_path / "evil.pth")
+    marker = code_running_checkpoint(tmp_path / "evil.pth")
     with pytest.raises(UsageError, match="not a plain tensor checkpoint loadable with weights_only=True"):
         load_state_dict(str(tmp_path / "evil.pth"))
+    assert not os.path.exists(marker)
 
 
 # HPSv2: open_clip ViT-H-14 -> transformers CLIPModel(laion/CLIP-ViT-H-14-laion2B-s32B-b79K) -------

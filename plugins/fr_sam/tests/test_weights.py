@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from finerewards.errors import UsageError
+from finerewards.testing import code_running_checkpoint
 from fr_sam.testing import build_tiny_sam, register_tiny_sam_builder
 from fr_sam.weights import load_sam, load_state_dict
 
@@ -35,23 +36,11 @@ def test_checkpoint_file_is_built_by_the_registry_builder(tmp_path: Path, suffix
     assert _same_weights(loaded, reference)
 
 
-class _Payload:
-    """A pickle that would create a marker file when unpickled (code execution)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
-
-
 def test_pickled_code_in_a_checkpoint_is_refused_not_run(tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.pth"
-    torch.save({"weight": torch.zeros(1), "payload": _Payload(marker)}, evil)
-    with pytest.raises(UsageError, match="weights_only"):
-        load_state_dict(evil)
-    assert not marker.exists()
+    marker = code_running_checkpoint(tmp_path / "evil.pth")
+    with pytest.raises(UsageError, match="SAM checkpoint .*weights_only"):
+        load_state_dict(tmp_path / "evil.pth")
+    assert not Path(marker).exists()
 
 
 def test_mismatched_weights_fail_loudly(tmp_path: Path) -> None:
