@@ -140,13 +140,6 @@ def check_out_dir(out: Path, what: str = "--out") -> None:
         raise UsageError(f"{what} {str(out)!r} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()):
         if (out / "run.toml").is_file():
-            metrics = out / "metrics.jsonl"
-            if not metrics.is_file() or not metrics.read_text(encoding="utf-8").strip():
-                raise UsageError(
-                    f"{what} {str(out)!r} holds a run that finished no round; continue it with "
-                    f"`fr train --resume {out}` (its own settings), or remove the folder to start "
-                    "again with other settings"
-                )
             raise UsageError(
                 f"{what} {str(out)!r} already holds a run; continue it with "
                 f"`fr train --resume {out}` or choose another {what}"

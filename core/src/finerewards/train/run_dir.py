@@ -63,7 +63,15 @@ class RunDir:
     # creating and opening -----------------------------------------------------------------
     @staticmethod
     def check_new(root: str | Path) -> None:
-        """Refuse an `--out` that is a file, holds a run, or holds anything else."""
+        """Refuse an `--out` that is a file, holds a run, or holds anything else; a run that
+        finished no round (stopped by an error) is named as such, with the way to start over."""
+        run = RunDir(root)
+        if run.config_path.is_file() and run.finished_rounds() == 0:
+            raise UsageError(
+                f"--out {str(run.root)!r} holds a run that finished no round; continue it with "
+                f"`fr train --resume {run.root}` (its own settings), or remove the folder to start "
+                "again with other settings"
+            )
         check_out_dir(Path(root))
 
     def create(self, config: TrainConfig) -> None:
