@@ -31,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from mdsections import machine, write_section  # noqa: E402
+from mdsections import machine, run_like_fr, write_section  # noqa: E402
 
 RESULTS = HERE / "results"
 REWARDS = ("clip", "pickscore", "hpsv2", "imagereward", "aesthetic", "blip-itm")
@@ -70,31 +70,14 @@ def paper_clip(root: Path) -> tuple[Any, str, int]:
     """CLIPScore on a random CLIPModel of openai/clip-vit-large-patch14's published config."""
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
+    from finerewards.published_configs import CLIP_VIT_L_14
     from finerewards.registry import get_registry
     from fr_baselines import tiny
 
     folder = root / "clip-vit-l14"
+    byte_vocabulary = {"vocab_size": 514, "bos_token_id": 512, "eos_token_id": 513, "pad_token_id": 513}
     config = CLIPConfig(
-        text_config={
-            "hidden_size": 768,
-            "intermediate_size": 3072,
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "vocab_size": 514,
-            "max_position_embeddings": 77,
-            "bos_token_id": 512,
-            "eos_token_id": 513,
-            "pad_token_id": 513,
-        },
-        vision_config={
-            "hidden_size": 1024,
-            "intermediate_size": 4096,
-            "num_hidden_layers": 24,
-            "num_attention_heads": 16,
-            "image_size": 224,
-            "patch_size": 14,
-        },
-        projection_dim=768,
+        **{**CLIP_VIT_L_14, "text_config": {**CLIP_VIT_L_14["text_config"], **byte_vocabulary}}
     )  # vocabulary cut to the byte tokenizer's 514 entries; everything else as published
     CLIPModel(config).save_pretrained(folder)
     tiny._clip_tokenizer(folder)
@@ -190,6 +173,7 @@ def main() -> None:
 
     import torch
 
+    run_like_fr()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -258,7 +242,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['torch_threads']} torch threads (torch's default: every core, as `fr train` runs). "
         "Same reward object and images (toy-world renders), scored one at a time and in chunks of "
         "the reward's default batch size; best of 11 passes, the two sizes taking turns (one pass "
-        "for ViT-L/14). Goal: batched at least "
+        "for ViT-L/14); glibc's malloc set up as `fr` sets it (`finerewards.allocator`). Goal: "
+        "batched at least "
         f"{result['goal_speedup']:.0f}x faster per image.",
         "",
         "| " + " | ".join(columns) + " |",
@@ -298,10 +283,20 @@ def markdown(result: dict[str, Any]) -> str:
             "and a small MLP, no text side) gains least and stays below 3x in most runs. "
             "imagereward runs a tiny random model (width 64, 2 layers) that is overhead-bound.",
             "",
+            "The allocator matters to batches: with glibc's own settings (`FR_MALLOC=system`) a "
+            "freed activation of a few MB goes back to the OS and the next one of the same size "
+            "faults its pages in afresh, which in toy:clip's batched passes made the elementwise "
+            "ops of the MLP activation 5-10 times slower. In two interleaved pairs of runs "
+            "(2026-11-30, `--no-paper-clip`) keeping freed blocks took clip from 728 and 648 "
+            "batched img/s to 1077 and 1201 (ratios 3.35x and 2.79x to 4.27x and 3.65x) and "
+            "aesthetic from 1051 and 792 to 1239 and 1030 (2.63x and 2.06x to 3.02x and 3.08x); "
+            "batch-1 passes, whose activations are small, hardly changed.",
+            "",
             "On this shared 2-core machine the ratios move by up to about 1 between runs of the "
-            "same code (aesthetic from 1.8x to 3.5x in six runs of 2026-11-30, at or above 3x "
-            "once, when its batch-1 pass ran unusually slowly); on one thread every ratio is "
-            "lower, because one image's small matrix products cannot use the second core either way.",
+            "same code: aesthetic gave 2.66x to 3.08x in five runs with the allocator set up "
+            "(2026-11-30, two of them with the same settings made by environment variables), "
+            "and 1.8x to 3.5x in ten runs without it. On one thread every ratio is lower, because "
+            "one image's small matrix products cannot use the second core either way.",
         ]
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from mdsections import machine, write_section  # noqa: E402
+from mdsections import machine, run_like_fr, write_section  # noqa: E402
 
 RESULTS = HERE / "results"
 TOY = {"toy:captioner", "toy:clip"}
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--captioner", help="a candidate captioner folder instead of toy:captioner")
     parser.add_argument("--text-encoder", help="a candidate CLIP folder instead of toy:clip")
     args = parser.parse_args(argv)
+    run_like_fr()
     if args.captioner:
         MODEL_OVERRIDES["captioner"] = args.captioner
     if args.text_encoder:

@@ -21,6 +21,14 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
+def run_like_fr() -> None:
+    """Set this process up as `fr` sets up its own (finerewards.allocator: glibc malloc keeps
+    freed tensor buffers), so that figures measured in-process are the ones `fr` gets."""
+    from finerewards.allocator import tune_malloc
+
+    tune_malloc()
+
+
 def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     text = doc.read_text() if doc.exists() else HEADER
     block = f"<!-- begin {name} -->\n{markdown.strip()}\n<!-- end {name} -->"

@@ -1,8 +1,9 @@
 """Paper scale by size accounting: what a RAFT round of the paper preset holds in memory.
 
 The real architectures are built on PyTorch's meta device from their published configs (no
-download, nothing allocated): SD-1.5 (diffusers), BLIP-2 OPT-2.7B (`fr_caption.sizes`), SAM
-ViT-H, CLIP ViT-L/14 and Vicuna-7B v1.5 (`fr_sam.memory`). The trainer loads one phase's
+download, nothing allocated): SD-1.5 (diffusers; its text encoder from
+`finerewards.published_configs`), BLIP-2 OPT-2.7B (`fr_caption.sizes`), SAM ViT-H, CLIP
+ViT-L/14 and Vicuna-7B v1.5 (`fr_sam.memory`). The trainer loads one phase's
 models at a time (generation, then each reward, then training), so a round's weight peak is
 the largest phase, not the sum. Activations come on top and are only measured on a GPU.
 """
@@ -48,7 +49,7 @@ def sd15_counts() -> dict[str, int]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from fr_caption.sizes import CLIP_VIT_L_14
+    from finerewards.published_configs import CLIP_VIT_L_14
 
     with torch.device("meta"):
         unet = UNet2DConditionModel(**SD15_UNET)

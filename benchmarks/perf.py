@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import paper_scale  # noqa: E402
-from mdsections import machine, write_section  # noqa: E402
+from mdsections import machine, run_like_fr, write_section  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -104,6 +104,7 @@ def cache_rewards() -> list[str]:
 
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
+    run_like_fr()
     startup = bench_startup()
     rewards = cache_rewards()
     cache = {name: bench_cache(name) for name in rewards}

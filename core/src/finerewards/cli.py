@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from finerewards import __version__
+from finerewards.allocator import tune_malloc
 from finerewards.errors import FRError, UsageError, one_line
 from finerewards.registry import get_registry
 
@@ -244,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     if debug:
         os.environ["FR_DEBUG"] = "1"
         args = [arg for arg in args if arg != "--debug"]
+    tune_malloc()
     try:
         _add_plugin_commands()
         code = app(args=args, prog_name="fr", standalone_mode=False)

@@ -1,13 +1,16 @@
 """What the paper preset costs in memory: parameter counts from the published configs.
 
 The models are instantiated on PyTorch's meta device (shapes only, no weights, no download)
-from the config values of Salesforce/blip2-opt-2.7b and openai/clip-vit-large-patch14, written
-out here. Run `python -m fr_caption.sizes` for the table in the README.
+from the config values of Salesforce/blip2-opt-2.7b (written out here) and
+openai/clip-vit-large-patch14 (`finerewards.published_configs`, shared with the other plugins).
+Run `python -m fr_caption.sizes` for the table in the README.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from finerewards.published_configs import CLIP_VIT_L_14
 
 BLIP2_OPT_2_7B: dict[str, Any] = {
     "vision_config": {
@@ -44,29 +47,6 @@ BLIP2_OPT_2_7B: dict[str, Any] = {
     "num_query_tokens": 32,
 }
 """Salesforce/blip2-opt-2.7b (ViT-g/14 EVA vision tower, 12-layer Q-Former, OPT-2.7B)."""
-
-CLIP_VIT_L_14: dict[str, Any] = {
-    "text_config": {
-        "vocab_size": 49408,
-        "hidden_size": 768,
-        "intermediate_size": 3072,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "max_position_embeddings": 77,
-        "projection_dim": 768,
-    },
-    "vision_config": {
-        "hidden_size": 1024,
-        "intermediate_size": 4096,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 16,
-        "image_size": 224,
-        "patch_size": 14,
-        "projection_dim": 768,
-    },
-    "projection_dim": 768,
-}
-"""openai/clip-vit-large-patch14."""
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 

@@ -3,40 +3,19 @@ size accounting) or with random weights on an accelerator (to measure peak memor
 
 SAM ViT-H comes from segment-anything's own builder; CLIP ViT-L/14 and Vicuna-7B v1.5 (a
 Llama-2-7B architecture) from transformers config classes with the values of their published
-config.json files, written out here. Speed and memory do not depend on the weights.
+config.json files (Vicuna's written out here, CLIP's in `finerewards.published_configs`).
+Speed and memory do not depend on the weights.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from finerewards.published_configs import CLIP_VIT_L_14
+
 if TYPE_CHECKING:
     import torch
 
-CLIP_VIT_L_14: dict[str, Any] = {
-    "projection_dim": 768,
-    "text_config": {
-        "vocab_size": 49408,
-        "hidden_size": 768,
-        "intermediate_size": 3072,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "max_position_embeddings": 77,
-        "hidden_act": "quick_gelu",
-        "projection_dim": 768,
-    },
-    "vision_config": {
-        "hidden_size": 1024,
-        "intermediate_size": 4096,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 16,
-        "image_size": 224,
-        "patch_size": 14,
-        "hidden_act": "quick_gelu",
-        "projection_dim": 768,
-    },
-}
-"""openai/clip-vit-large-patch14 config.json (the values that set sizes)."""
 VICUNA_7B_V15: dict[str, Any] = {
     "vocab_size": 32000,
     "hidden_size": 4096,
