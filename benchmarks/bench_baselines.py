@@ -293,7 +293,7 @@ def markdown(result: dict[str, Any]) -> str:
             "batch-1 passes, whose activations are small, hardly changed.",
             "",
             "On this shared 2-core machine the ratios move by up to about 1 between runs of the "
-            "same code: aesthetic gave 2.66x to 3.08x in five runs with the allocator set up "
+            "same code: aesthetic gave 2.65x to 3.08x in six runs with the allocator set up "
             "(2026-11-30, two of them with the same settings made by environment variables), "
             "and 1.8x to 3.5x in ten runs without it. On one thread every ratio is lower, because "
             "one image's small matrix products cannot use the second core either way.",
