@@ -44,6 +44,26 @@ def check_safetensors(path: Path) -> None:
         raise UsageError(f"LoRA file {str(path)!r} is not a safetensors file ({exc})") from None
 
 
+def sort_header_metadata(path: Path) -> None:
+    """Rewrite a safetensors header in place with its `__metadata__` entries sorted by key.
+
+    safetensors keeps the metadata in a Rust HashMap, whose order changes from process to
+    process; sorted, a seeded run writes the same bytes every time. The header keeps its
+    length (it is padded with spaces, as the format allows), so no data moves."""
+    with open(path, "r+b") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(size))
+        metadata = header.get("__metadata__")
+        if not metadata:
+            return
+        header["__metadata__"] = dict(sorted(metadata.items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # never the case for a reordering; leave the file as written
+            return
+        handle.seek(8)
+        handle.write(text + b" " * (size - len(text)))
+
+
 def lora_weights_file(path: str | Path) -> Path:
     """The safetensors LoRA file that `path` names: the file itself, `DIR/` or a run's `DIR/lora/`."""
     given = Path(path).expanduser()
@@ -120,7 +140,9 @@ def save_lora(unet: Any, directory: str | Path) -> Path:
 
     target_dir = Path(directory)
     target_dir.mkdir(parents=True, exist_ok=True)
-    metadata = unet.peft_config[ADAPTER].to_dict()
+    # peft keeps target modules in a set: sorted, the file is the same bytes on every seeded run
+    config = unet.peft_config[ADAPTER].to_dict()
+    metadata = {key: sorted(value) if isinstance(value, set) else value for key, value in config.items()}
     scratch = Path(tempfile.mkdtemp(prefix=".lora-", dir=target_dir))
     try:
         StableDiffusionPipeline.save_lora_weights(
@@ -130,6 +152,7 @@ def save_lora(unet: Any, directory: str | Path) -> Path:
             safe_serialization=True,
         )
         written = scratch / WEIGHT_NAME
+        sort_header_metadata(written)
         with open(written, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(written, target_dir / WEIGHT_NAME)
