@@ -27,18 +27,27 @@ WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 ADAPTER = "default"
 
 
+def read_header(handle: Any) -> tuple[int, dict[str, Any]]:
+    """(size, parsed JSON) of the safetensors header at the start of an open binary file;
+    ValueError when there is none."""
+    head = handle.read(8)
+    if len(head) < 8:
+        raise ValueError("file too short")
+    (size,) = struct.unpack("<Q", head)
+    if size > 100_000_000:
+        raise ValueError("header too large")
+    header = json.loads(handle.read(size))
+    if not isinstance(header, dict):
+        raise ValueError("bad header")
+    return size, header
+
+
 def check_safetensors(path: Path) -> None:
     """Raise a UsageError unless `path` starts with a well-formed safetensors header."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                raise ValueError("file too short")
-            (size,) = struct.unpack("<Q", head)
-            if size > 100_000_000:
-                raise ValueError("header too large")
-            header = json.loads(handle.read(size))
-        if not isinstance(header, dict) or os.path.getsize(path) < 8 + size:
+            size, _ = read_header(handle)
+        if os.path.getsize(path) < 8 + size:
             raise ValueError("bad header")
     except (OSError, ValueError, struct.error) as exc:
         raise UsageError(f"LoRA file {str(path)!r} is not a safetensors file ({exc})") from None
@@ -51,8 +60,7 @@ def sort_header_metadata(path: Path) -> None:
     process; sorted, a seeded run writes the same bytes every time. The header keeps its
     length (it is padded with spaces, as the format allows), so no data moves."""
     with open(path, "r+b") as handle:
-        (size,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(size))
+        size, header = read_header(handle)
         metadata = header.get("__metadata__")
         if not metadata:
             return
