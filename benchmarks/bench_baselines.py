@@ -282,21 +282,6 @@ def markdown(result: dict[str, Any]) -> str:
             "a reward's time, the closer the reward stays to the tower's ratio: aesthetic (the tower "
             "and a small MLP, no text side) gains least and stays below 3x in most runs. "
             "imagereward runs a tiny random model (width 64, 2 layers) that is overhead-bound.",
-            "",
-            "The allocator matters to batches: with glibc's own settings (`FR_MALLOC=system`) a "
-            "freed activation of a few MB goes back to the OS and the next one of the same size "
-            "faults its pages in afresh, which in toy:clip's batched passes made the elementwise "
-            "ops of the MLP activation 5-10 times slower. In two interleaved pairs of runs "
-            "(2026-11-30, `--no-paper-clip`) keeping freed blocks took clip from 728 and 648 "
-            "batched img/s to 1077 and 1201 (ratios 3.35x and 2.79x to 4.27x and 3.65x) and "
-            "aesthetic from 1051 and 792 to 1239 and 1030 (2.63x and 2.06x to 3.02x and 3.08x); "
-            "batch-1 passes, whose activations are small, hardly changed.",
-            "",
-            "On this shared 2-core machine the ratios move by up to about 1 between runs of the "
-            "same code: aesthetic gave 2.65x to 3.08x in six runs with the allocator set up "
-            "(2026-11-30, two of them with the same settings made by environment variables), "
-            "and 1.8x to 3.5x in ten runs without it. On one thread every ratio is lower, because "
-            "one image's small matrix products cannot use the second core either way.",
         ]
     return "\n".join(lines)
 

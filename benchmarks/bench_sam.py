@@ -170,9 +170,8 @@ def speed_markdown(data: dict[str, Any]) -> str:
         f"Machine: {data['machine']}, {data['torch_threads']} torch threads. Models: "
         f"{MODEL_NAMES.get(data['models'], data['models'])}. "
         f"{data['images']} toy-world renders; the rating cache is cleared before each pass; glibc's "
-        "malloc set up as `fr` sets it (`finerewards.allocator`: the mask decoder's per-point "
-        "activations reuse freed memory: on 35 prompt points, an image's usual count, it took 21 ms "
-        "against 35 ms with glibc's own settings, 2026-11-30). Command: `python benchmarks/bench_sam.py`.",
+        "malloc set up as `fr` sets it (`finerewards.allocator`). Command: "
+        "`python benchmarks/bench_sam.py`.",
         "",
         "| batch size | images/s | " + " | ".join(stages) + " |",
         "|---|---|" + "---|" * len(stages),
