@@ -15,9 +15,11 @@ score (`clip`, toy preset); and a toy FID: the Frechet distance between `toy:cli
 embeddings of the samples and of ground-truth renders of the same prompts (a model that buys
 alignment with image quality shows up here).
 
-`--quick` (one seed, the main rows) is a smoke run of the same code. Finished runs are kept
-(`--jobs 2` trains two at once): an interrupted benchmark resumes where it stopped, and
-`--report` evaluates the runs trained so far and writes their table, training nothing.
+`--quick` (one seed, the main rows) is a smoke run of the same code. Finished runs are reused
+only where their folders are (benchmarks/results/quality-runs/, git-ignored; `--jobs 2` trains
+two at once): an interrupted benchmark resumes where it stopped, and a fresh clone measures
+every run again rather than writing the committed figures back. `--report` trains nothing: it
+evaluates runs trained here but not yet measured and writes the table from every recorded run.
 """
 
 from __future__ import annotations
@@ -357,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], help="passed to every fr train as --set")
     parser.add_argument("--jobs", type=int, default=1, help="fr train runs at once (cores/jobs threads each)")
     parser.add_argument("--fresh", action="store_true", help="ignore finished runs of an earlier invocation")
-    parser.add_argument("--report", action="store_true", help="evaluate what is trained; train nothing")
+    parser.add_argument("--report", action="store_true", help="train nothing: table of the recorded runs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: cores / jobs)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -384,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(runs_dir)
     results = _load(key, args.fresh)
     _drop_stale(results)
+    if not args.report:
+        _drop_missing(results, runs_dir)
     results.update(
         machine=machine(),
         settings={
@@ -457,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     _save(results)
     collect(results, rows, args.seeds)
     strips = [(rows[0].label, runs_dir / "base-strip.png")]
-    if not strips[0][1].exists():  # kept from before strips were saved
+    if not strips[0][1].exists():  # --report on figures measured elsewhere
         save_strip(evaluator.sample(None, strip_indices(len(evaluator.prompts))), strips[0][1])
     for row in (r for r in rows if r.rewards):
         run = runs_dir / run_name(row, 0)
@@ -515,6 +519,31 @@ def _drop_stale(results: dict[str, Any]) -> None:
             del results["runs"][name]
 
 
+def _drop_missing(results: dict[str, Any], runs_dir: Path) -> None:
+    """Forget runs whose folders are not on this machine (and failed runs, to try them again).
+
+    The committed results file records what was measured; only runs trained here (their folders
+    under `runs_dir`) may stand in for training again, so a fresh clone measures every run anew
+    instead of writing the committed figures back. With nothing kept the time starts from zero.
+    """
+    rows = {row.label: row for row in ROWS}
+    kept = {}
+    for name, entry in results["runs"].items():
+        label, _, seed = name.partition("|")
+        row = rows.get(label)
+        if row is None or "error" in entry:
+            continue
+        if row.rewards:
+            here = trained(runs_dir / run_name(row, int(seed)), row_key(row))
+        else:
+            here = (runs_dir / "base-strip.png").exists()  # written with the base's figures
+        if here:
+            kept[name] = entry
+    results["runs"] = kept
+    if not kept:
+        results["seconds"] = 0.0
+
+
 def _load(key: str, fresh: bool) -> dict[str, Any]:
     """The results of earlier invocations with the same fingerprint (finished runs are kept)."""
     if not fresh and RESULTS.exists():
@@ -548,7 +577,7 @@ def findings(results: dict[str, Any]) -> list[str]:
     sd = {label: statistics.stdev(v) if len(v) > 1 else 0.0 for label, v in overall.items()}
 
     def fig(label: str) -> str:
-        return f"{label} {mean[label]:.3f} ± {sd[label]:.3f}"
+        return f"{label} {spread(overall[label])}"
 
     def compare(a: str, b: str) -> str:
         if a not in mean or b not in mean:
@@ -610,6 +639,10 @@ def findings(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def seeds_phrase(seeds: int) -> str:
+    return "seed 0" if seeds == 1 else f"seeds 0..{seeds - 1}"
+
+
 def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
     s = results["settings"]
     preset = s["toy_preset"]
@@ -622,9 +655,9 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         f"prompts a round, K = {preset['images_per_prompt']}, {preset['training']['steps_per_round']} "
         f"LoRA steps a round of the `{preset['training'].get('objective', 'raft')}` objective"
         f"{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
-        f"seeds 0..{s['seeds'] - 1}; evaluation: `toy:test`, each category about {s['per_category']} "
+        f"{seeds_phrase(s['seeds'])}; evaluation: `toy:test`, each category about {s['per_category']} "
         "images (prompts repeated), the same seeds for every model; overall = mean over categories. "
-        "Mean ± standard deviation over seeds.",
+        + ("Mean ± standard deviation over seeds." if s["seeds"] > 1 else "One seed: no spread."),
         "",
         table(results),
         "",

@@ -3,6 +3,7 @@ the findings it writes under the table (worked out from the figures, never writt
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,33 @@ def test_findings_follow_the_figures() -> None:
 def test_oracle_sentence_only_when_it_is_not_the_best(oracle: float) -> None:
     text = "\n".join(quality.findings(results({"clip": [0.62], "oracle (upper bound)": [oracle]})))
     assert ("not the upper bound" in text) == (oracle < 0.62)
+
+
+def test_only_runs_trained_here_are_reused(tmp_path: Path) -> None:
+    """A fresh clone has the committed figures but none of the run folders: it measures again."""
+    rows = {row.label: row for row in quality.ROWS}
+    clip = rows["clip"]
+    recorded = {
+        "base toy:sd": run(0, 0.6),
+        "clip|0": {**run(0, 0.64), "row_key": quality.row_key(clip)},
+        "clip|1": {**run(1, 0.65), "row_key": quality.row_key(clip)},
+        "sam|0": {"seed": 0, "error": "reward not installed"},
+    }
+    state = {"runs": dict(recorded), "seconds": 9000.0}
+    quality._drop_missing(state, tmp_path)
+    assert state == {"runs": {}, "seconds": 0.0}
+
+    (tmp_path / "base-strip.png").write_bytes(b"")
+    folder = tmp_path / quality.run_name(clip, 1)
+    (folder / "lora").mkdir(parents=True)
+    (folder / "quality-summary.json").write_text(json.dumps({"row_key": quality.row_key(clip)}))
+    state = {"runs": dict(recorded), "seconds": 9000.0}
+    quality._drop_missing(state, tmp_path)
+    assert set(state["runs"]) == {"base toy:sd", "clip|1"}
+    assert state["seconds"] == 9000.0
+
+
+def test_one_seed_has_no_spread() -> None:
+    text = "\n".join(quality.findings(results({"caption": [0.63], "oracle (upper bound)": [0.66]})))
+    assert "The best row: oracle (upper bound) 0.660." in text
+    assert "±" not in text.split("\n", 1)[1]
