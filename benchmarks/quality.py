@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -400,7 +401,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:  # the table names the invocation that trained
         results.update(
             jobs=args.jobs,
-            command=" ".join(["python benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]),
+            command=shlex.join(
+                ["python", "benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)]
+            ),
         )
     evaluator = Evaluator(args.per_category, settings)
     base = rows[0]
@@ -599,11 +602,8 @@ def findings(results: dict[str, Any]) -> list[str]:
     lifted = f"rows at or below it: {', '.join(below)}" if below else "every fine-tuned row is above it"
     lines.append(f"- Base {base:.3f}; {lifted}. The best row: {fig(best)}.")
     if main_row in mean:
-        lines.append(
-            "- Combining caption and sam by ranks beats each alone: "
-            + "; ".join(compare(main_row, r) for r in single)
-            + "."
-        )
+        alone = "; ".join(compare(main_row, r) for r in single if r in mean) or "not measured"
+        lines.append(f"- Combining caption and sam by ranks beats each alone: {alone}.")
         lines.append(
             f"- Rank-sum beats the weighted sum of the same rewards: "
             f"{compare(main_row, 'caption + sam (weighted-sum)')}."

@@ -112,3 +112,5 @@ def test_one_seed_has_no_spread() -> None:
     text = "\n".join(quality.findings(results({"caption": [0.63], "oracle (upper bound)": [0.66]})))
     assert "The best row: oracle (upper bound) 0.660." in text
     assert "±" not in text.split("\n", 1)[1]
+    text = "\n".join(quality.findings(results({"caption + sam (rank-sum)": [0.65]})))
+    assert "beats each alone: not measured." in text
