@@ -474,7 +474,12 @@ def main(argv: list[str] | None = None) -> None:
             )
         strips.append((row.label, run / "strip.png"))
     IMAGES.mkdir(parents=True, exist_ok=True)
-    sample_grid([(label, path) for label, path in strips if path.exists()], IMAGES / "quality_samples.png")
+    absent = [label for label, path in strips if not path.exists()]
+    if args.report and absent:  # figures recorded elsewhere: their samples are not here
+        print(f"samples grid kept: no samples here of {', '.join(absent)}", flush=True)
+    else:
+        here = [(label, path) for label, path in strips if path.exists()]
+        sample_grid(here, IMAGES / "quality_samples.png")
     has_plot = curves_plot(results, IMAGES / "quality_curves.png")
     write_section("quality", markdown(results, rows, has_plot))
 
