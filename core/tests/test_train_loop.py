@@ -205,6 +205,36 @@ def test_lower_pairs_and_replay_train_on_the_earlier_rounds_pairs_too(
     assert torch_equal(second.embeddings[pairs[1] :], first.embeddings)
 
 
+def test_pair_margin_keeps_only_clearly_separated_pairs(tmp_path: Path) -> None:
+    """`pair_margin` drops the pairs whose winner beats its loser by no more than that many
+    standard deviations of the reward over the round; a margin no pair clears is a clear error."""
+    import statistics
+
+    prompts = write_prompts(tmp_path / "p.txt")
+    config = tiny_config(prompts, "training.objective=dpo", "training.pair_margin=0.5", rounds=1)
+    summary = loop.train(config, tmp_path / "out", progress=False, echo=None)
+    samples = read_jsonl(tmp_path / "out" / "rounds" / "000" / "samples.jsonl")
+    sd = statistics.pstdev([s["scores"]["redshare"] for s in samples])
+    kept = [s for s in samples if s["selected"]]
+    assert summary["metrics"][0]["pairs"] == len(kept) >= 1
+    outcomes: list[bool] = []
+    for group in ([s for s in samples if s["prompt_index"] == p] for p in range(len(PROMPTS))):
+        winner = next(s for s in group if s["best"])
+        loser = next((s for s in group if s["worst"]), None)
+        separated = (
+            loser is not None and winner["scores"]["redshare"] - loser["scores"]["redshare"] > 0.5 * sd
+        )
+        assert winner["selected"] == separated
+        assert loser is None or loser["rejected"] == separated
+        outcomes.append(separated)
+    assert True in outcomes and False in outcomes  # some pairs kept, some dropped
+    strict = tiny_config(prompts, "training.objective=dpo", "training.pair_margin=100", rounds=1)
+    with pytest.raises(
+        FRError, match="no pair's winner beats its loser by more than training.pair_margin = 100"
+    ):
+        loop.train(strict, tmp_path / "strict", progress=False, echo=None)
+
+
 def torch_equal(a: Any, b: Any) -> bool:
     import torch
 

@@ -69,6 +69,30 @@ def test_reject_lower_pairs_each_winner_with_every_lower_candidate() -> None:
     assert [(c.prompt_index, c.k) for c in items if c.selected] == [(0, 2), (2, 0)]
 
 
+def test_reject_margin_keeps_only_pairs_some_reward_tells_apart() -> None:
+    # Over the round r has an sd of about 0.23, loss (lower is better) about 1.4.
+    table = {
+        0: [{"r": 0.9, "loss": 1.0}, {"r": 0.1, "loss": 1.0}],  # r: 3.4 sd apart
+        1: [{"r": 0.55, "loss": 1.0}, {"r": 0.5, "loss": 5.0}],  # loss: 2.8 sd apart
+        2: [{"r": 0.52, "loss": 2.0}, {"r": 0.5, "loss": 2.1}],  # both close: dropped
+    }
+    items = cands(table)
+    orientation = {"r": True, "loss": False}
+    rank_candidates(items, ["r", "loss"], orientation, {"r": zscore, "loss": zscore}, rank_sum, {})
+    kept = select(items, 1.0, {})
+    assert len(reject(items, kept)[0]) == 3
+    winners, losers = reject(items, kept, "worst", 1.0, orientation)
+    assert [(w.prompt_index, w.k, lo.k) for w, lo in zip(winners, losers)] == [(0, 0, 1), (1, 0, 1)]
+    assert [(c.prompt_index, c.k) for c in items if c.selected] == [(0, 0), (1, 0)]
+    assert [(c.prompt_index, c.k) for c in items if c.rejected] == [(0, 1), (1, 1)]
+    # Read back as replay does (from the marks), the same pairs come out again.
+    again = reject(items, [c for c in items if c.selected], "worst", 1.0, orientation)
+    assert [(w.k, lo.k) for w, lo in zip(*again)] == [(0, 1), (0, 1)]
+    # Only the rewards named count, each in its own direction: loss read as higher-is-better
+    # separates no pair.
+    assert reject(items, kept, "worst", 1.0, {"loss": True})[0] == []
+
+
 def test_rank_sum_uses_ranks_not_sort_positions() -> None:
     # Reward a prefers k=0, reward b prefers k=1 strongly; ranks tie, z-scores break the tie.
     table = {0: [{"a": 3.0, "b": 1.0}, {"a": 2.9, "b": 9.0}, {"a": 1.0, "b": 0.0}]}

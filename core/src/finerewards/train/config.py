@@ -117,6 +117,16 @@ class TrainingConfig(_Section):
             " candidate of its prompt that ranks strictly lower"
         ),
     )
+    pair_margin: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "DPO: keep a pair only where the winner beats the loser on some reward by more than"
+            " this many standard deviations of that reward over the round's candidates; 0 keeps"
+            " every pair"
+        ),
+    )
     ema_decay: float = Field(
         default=0.0,
         ge=0.0,

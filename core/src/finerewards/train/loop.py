@@ -306,7 +306,14 @@ class Trainer:
         kept = [c for c in cands if c.selected]
         if self.config.training.objective != "dpo":
             return kept, []
-        return reject(cands, kept, self.config.training.pairs)
+        return self._pairs(cands, kept)
+
+    def _pairs(
+        self, cands: list[Candidate], kept: list[Candidate]
+    ) -> tuple[list[Candidate], list[Candidate]]:
+        """The round's DPO pairs (winners, losers) from its ranked candidates and kept winners."""
+        training = self.config.training
+        return reject(cands, kept, training.pairs, training.pair_margin, self.plan.higher_is_better)
 
     def _train(self, index: int, kept: list[Candidate], losers: list[Candidate]) -> float:
         from tqdm.auto import tqdm
@@ -378,7 +385,13 @@ class Trainer:
         kept = select(cands, cfg.keep_fraction, self.plan.weights)
         losers: list[Candidate] = []
         if cfg.training.objective == "dpo":
-            kept, losers = reject(cands, kept, cfg.training.pairs)
+            kept, losers = self._pairs(cands, kept)
+            if not kept and cfg.training.pair_margin > 0:
+                raise FRError(
+                    f"round {index:03d}: no pair's winner beats its loser by more than"
+                    f" training.pair_margin = {cfg.training.pair_margin:g} standard deviations on any"
+                    " reward, so there is no preference pair to learn from; lower the margin"
+                )
             if not kept:
                 raise FRError(
                     f"round {index:03d}: every prompt's candidates tie on the rewards, so there is no"

@@ -8,6 +8,7 @@ path shared with `fr score`.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -94,15 +95,23 @@ def select(
 
 
 def reject(
-    candidates: Sequence[Candidate], kept: Sequence[Candidate], pairs: str = "worst"
+    candidates: Sequence[Candidate],
+    kept: Sequence[Candidate],
+    pairs: str = "worst",
+    margin: float = 0.0,
+    higher_is_better: Mapping[str, bool] | None = None,
 ) -> tuple[list[Candidate], list[Candidate]]:
     """Preference pairs for `objective = "dpo"`: (winners, losers), aligned.
 
     `pairs = "worst"`: each kept winner with its prompt's worst candidate; `"lower"`: with every
     candidate of its prompt whose aggregate is strictly lower (K - 1 pairs where nothing ties),
-    so a round holds more distinct pairs to learn from. Marks the losers `rejected`; a kept
-    winner with no loser (its group all ties) is left out and unmarked as kept.
+    so a round holds more distinct pairs to learn from. With `margin` > 0 a pair stays only
+    where the winner beats the loser on some reward of `higher_is_better` by more than `margin`
+    standard deviations of that reward's raw scores over `candidates` (the round): pairs that
+    no reward tells clearly apart are mostly two satisfying or two failing images. Marks the
+    losers `rejected`; a kept winner with no loser left is unmarked as kept.
     """
+    spread = _spreads(candidates, higher_is_better or {}) if margin > 0 else {}
     by_prompt = groups(candidates)
     for cand in candidates:
         cand.rejected = False
@@ -113,6 +122,8 @@ def reject(
             below = [c for c in group if c.aggregate < cand.aggregate]
         else:
             below = [c for c in group if c.worst and c is not cand]
+        if margin > 0:
+            below = [c for c in below if _separation(cand, c, spread) > margin]
         if not below:
             cand.selected = False
             continue
@@ -121,3 +132,18 @@ def reject(
             winners.append(cand)
             losers.append(loser)
     return winners, losers
+
+
+def _spreads(candidates: Sequence[Candidate], higher_is_better: Mapping[str, bool]) -> dict[str, float]:
+    """Each reward's standard deviation over the candidates, signed so that better is positive."""
+    out = {}
+    for name, higher in higher_is_better.items():
+        sd = statistics.pstdev([c.scores[name] for c in candidates]) if candidates else 0.0
+        if sd > 0:
+            out[name] = sd if higher else -sd
+    return out
+
+
+def _separation(winner: Candidate, loser: Candidate, spread: Mapping[str, float]) -> float:
+    """By how many standard deviations the winner beats the loser on its best reward."""
+    return max(((winner.scores[n] - loser.scores[n]) / sd for n, sd in spread.items()), default=0.0)
