@@ -386,7 +386,8 @@ class Trainer:
         losers: list[Candidate] = []
         if cfg.training.objective == "dpo":
             kept, losers = self._pairs(cands, kept)
-            if not kept and cfg.training.pair_margin > 0:
+            # `worst` marks the groups whose candidates differ: only then did the margin drop them
+            if not kept and cfg.training.pair_margin > 0 and any(c.worst for c in cands):
                 raise FRError(
                     f"round {index:03d}: no pair's winner beats its loser by more than"
                     f" training.pair_margin = {cfg.training.pair_margin:g} standard deviations on any"
