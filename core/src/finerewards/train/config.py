@@ -204,7 +204,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "toy:sd",
         "prompts": "toy:train",
         "rounds": 3,
-        "prompts_per_round": 64,
+        # Twice the prompts, then only the decisive pairs (pair_margin): twice the right pairs
+        # a round; over seeds 0-11 +5.0 points against +3.2 for 64 prompts and every pair.
+        "prompts_per_round": 128,
         "images_per_prompt": 4,
         "generation": {
             "steps": 20,
@@ -227,6 +229,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "learning_rate": 5e-4,
             "snr_gamma": 5.0,
             "target": "images",
+            "pair_margin": 0.2,
         },
     },
     # The paper: SD-1.5, 10 images per prompt, rank-4 LoRA, learning rate 9e-6.
