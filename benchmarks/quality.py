@@ -600,6 +600,7 @@ def findings(results: dict[str, Any]) -> list[str]:
     loop = (
         f"{preset['rounds']} rounds of {preset['training']['steps_per_round']} "
         f"{preset['training'].get('objective', 'raft')} steps on {preset['prompts_per_round']} prompts"
+        f"{pair_filter(preset)}"
     )
     lines = ["**What the table says** (means over seeds, ± standard deviation):", ""]
     best = max(mean, key=mean.__getitem__)
@@ -627,9 +628,10 @@ def findings(results: dict[str, Any]) -> list[str]:
         )
     if main_row in overall:
         lifts = ", ".join(f"{100 * (x - base):+.1f}" for x in overall[main_row])
+        mean_lift = 100 * (mean[main_row] - base)
         lines.append(
-            f"- The README's command ({main_row}), per seed: {lifts} points over the base "
-            "(the issue's goal: at least +5)."
+            f"- The README's command ({main_row}), per seed: {lifts} points over the base, "
+            f"{mean_lift:+.1f} on average (the issue's goal: at least +5)."
         )
     base_fid = results["runs"][ROWS[0].label]["figures"]["fid"]
     doubled = [f"{label} {fid[label]:.3f}" for label in fid if fid[label] > 2 * base_fid]
@@ -642,6 +644,12 @@ def findings(results: dict[str, Any]) -> list[str]:
         )
     )
     return [*lines, ""]
+
+
+def pair_filter(preset: dict[str, Any]) -> str:
+    """The preset's pair filter in words (empty when every pair is kept)."""
+    margin = preset["training"].get("pair_margin", 0)
+    return f" on the pairs some reward separates by more than {margin:g} sd" if margin else ""
 
 
 def seeds_phrase(seeds: int) -> str:
@@ -659,7 +667,7 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         f"the toy preset (the same budget: {preset['rounds']} rounds, {preset['prompts_per_round']} "
         f"prompts a round, K = {preset['images_per_prompt']}, {preset['training']['steps_per_round']} "
         f"LoRA steps a round of the `{preset['training'].get('objective', 'raft')}` objective"
-        f"{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
+        f"{pair_filter(preset)}{', --set ' + ', '.join(s['set']) if s['set'] else ''}), "
         f"{seeds_phrase(s['seeds'])}; evaluation: `toy:test`, each category about {s['per_category']} "
         "images (prompts repeated), the same seeds for every model; overall = mean over categories. "
         + ("Mean ± standard deviation over seeds." if s["seeds"] > 1 else "One seed: no spread."),

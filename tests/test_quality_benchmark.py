@@ -55,6 +55,8 @@ def test_resume_drops_runs_trained_with_other_presets() -> None:
 
 
 def test_findings_follow_the_figures() -> None:
+    from finerewards.train.config import PRESETS
+
     text = "\n".join(
         quality.findings(
             results(
@@ -74,7 +76,9 @@ def test_findings_follow_the_figures() -> None:
     assert "- caption (semantic) beats clip: holds" in text
     assert "- sam (semantic) beats clip: does not hold" in text
     assert "The oracle row is not the upper bound" in text
-    assert "per seed: +6.0, +7.0 points" in text
+    assert "per seed: +6.0, +7.0 points over the base, +6.5 on average" in text
+    margin = PRESETS["toy"]["training"]["pair_margin"]
+    assert f"on the pairs some reward separates by more than {margin:g} sd)" in text
     assert "more than twice the base's for sam 0.050" in text
 
 
