@@ -183,6 +183,7 @@ def test_lower_pairs_and_replay_train_on_the_earlier_rounds_pairs_too(
         write_prompts(tmp_path / "p.txt"),
         "training.objective=dpo",
         "training.pairs=lower",
+        "training.pair_margin=0",  # every lower candidate, however close (the toy preset filters)
         "training.replay_rounds=1",
         f"training.target={target}",
     )
