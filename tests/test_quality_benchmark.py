@@ -55,8 +55,6 @@ def test_resume_drops_runs_trained_with_other_presets() -> None:
 
 
 def test_findings_follow_the_figures() -> None:
-    from finerewards.train.config import PRESETS
-
     text = "\n".join(
         quality.findings(
             results(
@@ -77,9 +75,18 @@ def test_findings_follow_the_figures() -> None:
     assert "- sam (semantic) beats clip: does not hold" in text
     assert "The oracle row is not the upper bound" in text
     assert "per seed: +6.0, +7.0 points over the base, +6.5 on average" in text
-    margin = PRESETS["toy"]["training"]["pair_margin"]
-    assert f"on the pairs some reward separates by more than {margin:g} sd)" in text
     assert "more than twice the base's for sam 0.050" in text
+
+
+@pytest.mark.parametrize(("margin", "said"), [(0.2, True), (0.0, False)])
+def test_the_loop_is_described_with_its_pair_filter(margin: float, said: bool) -> None:
+    state = results({"clip": [0.66], "oracle (upper bound)": [0.62]})
+    preset = state["settings"]["toy_preset"]
+    state["settings"]["toy_preset"] = {**preset, "training": {**preset["training"], "pair_margin": margin}}
+    text = "\n".join(quality.findings(state))
+    filtered = "prompts on the pairs some reward separates by more than 0.2 sd), not the reward"
+    assert (filtered in text) is said
+    assert ("prompts), not the reward" in text) is not said  # no filter: nothing added
 
 
 @pytest.mark.parametrize("oracle", [0.70, 0.60])
