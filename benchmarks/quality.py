@@ -303,7 +303,8 @@ def curves_plot(results: dict[str, Any], path: Path) -> bool:
     rounds = list(range(max(len(c) for c in curves.values())))
     padded = {label: [*c, *[None] * (len(rounds) - len(c))] for label, c in curves.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(plot_panels({"oracle accuracy on toy:test by round (0: base toy:sd)": padded}, rounds))
+    title = "oracle accuracy on toy:test by round, seed 0 (0: base toy:sd)"
+    path.write_bytes(plot_panels({title: padded}, rounds))
     return True
 
 
@@ -684,7 +685,13 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         "kept, and the time above adds up every invocation.",
     ]
     if has_plot:
-        lines += ["", "![accuracy against rounds](img/quality_curves.png)"]
+        lines += [
+            "",
+            "Accuracy against rounds, seed 0's run of each main row (one seed: its rows differ by "
+            "less than the seed-to-seed spread above):",
+            "",
+            "![accuracy against rounds](img/quality_curves.png)",
+        ]
     lines += [
         "",
         f"Samples ({STRIP} evaluation images spread over the categories, the same prompts and "
