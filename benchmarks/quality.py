@@ -687,8 +687,8 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
     if has_plot:
         lines += [
             "",
-            "Accuracy against rounds, seed 0's run of each main row (one seed: its rows differ by "
-            "less than the seed-to-seed spread above):",
+            "Accuracy against rounds, seed 0's run of each main row (one seed; the table's spread "
+            "shows how far seeds differ):",
             "",
             "![accuracy against rounds](img/quality_curves.png)",
         ]
