@@ -236,6 +236,32 @@ def test_pair_margin_keeps_only_clearly_separated_pairs(tmp_path: Path) -> None:
         loop.train(strict, tmp_path / "strict", progress=False, echo=None)
 
 
+def test_candidate_steps_sample_the_candidates_and_leave_generate_at_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`generation.candidate_steps` is the loop's sampler steps; the run keeps `steps` (3 in
+    TINY) for `fr generate` on its LoRA."""
+    from finerewards.train import generate
+    from finerewards.train.settings import generation_settings
+
+    steps: list[int] = []
+    real = generate.generate_with_latents
+
+    def spy(pipe: Any, prompts: Any, seeds: Any, settings: Any) -> Any:
+        steps.append(settings.steps)
+        return real(pipe, prompts, seeds, settings)
+
+    monkeypatch.setattr(generate, "generate_with_latents", spy)
+    config = tiny_config(write_prompts(tmp_path / "p.txt"), "generation.candidate_steps=2", rounds=1)
+    loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert steps and set(steps) == {2}
+    _, settings, _ = generation_settings(
+        model=None, lora=tmp_path / "out", preset=None, flags={}, set_items=[]
+    )
+    assert (settings.steps, settings.candidate_steps) == (3, 2)
+    assert tiny_config(tmp_path / "p.txt").generation.for_candidates().steps == 3  # 0: `steps`
+
+
 def torch_equal(a: Any, b: Any) -> bool:
     import torch
 

@@ -221,6 +221,7 @@ class Trainer:
         cands: list[Candidate] = []
         jobs = [(p, k) for p in mine for k in range(cfg.images_per_prompt)]
         per_call = cfg.generation.batch_size or cfg.images_per_prompt
+        settings = cfg.generation.for_candidates()
         with tqdm(
             total=len(jobs),
             desc=f"round {index:03d} generating",
@@ -232,7 +233,7 @@ class Trainer:
                 chunk = jobs[start : start + per_call]
                 seeds = [image_seed(cfg.seed, index, p, k) for p, k in chunk]
                 texts = [self.plan.prompts[p] for p, _ in chunk]
-                images, latents = generate_with_latents(self.pipe, texts, seeds, cfg.generation)
+                images, latents = generate_with_latents(self.pipe, texts, seeds, settings)
                 for (p, k), seed, image, latent in zip(chunk, seeds, images, latents):
                     name = f"images/p{p:05d}_k{k:02d}.png"
                     atomic_save_image(folder / name, image)
