@@ -75,7 +75,6 @@ class GenerationConfig(_Section):
         description="images per pipeline call, prompts mixed; 0: one prompt's K images per call",
     )
 
-
     def for_candidates(self) -> GenerationConfig:
         """These settings as the loop samples its candidates: `candidate_steps` where set."""
         return self.model_copy(update={"steps": self.candidate_steps or self.steps})
