@@ -19,7 +19,7 @@ from finerewards.aggregate import (
 )
 from finerewards.errors import RewardError
 from finerewards.normalize import BUILTIN as NORMALIZERS
-from finerewards.normalize import average_ranks, minmax, rank, zscore
+from finerewards.normalize import average_ranks, merge_near_ties, minmax, rank, zscore
 
 finite = st.integers(min_value=-2000, max_value=2000).map(lambda n: n / 8)
 """Scores on a grid, so that the transforms below stay strictly increasing in floating point."""
@@ -27,6 +27,14 @@ finite = st.integers(min_value=-2000, max_value=2000).map(lambda n: n / 8)
 
 def test_average_ranks_share_ties() -> None:
     assert average_ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_merge_near_ties_chains_neighbours_and_keeps_the_rest() -> None:
+    merged = merge_near_ties([3.0, 2.9999936, 1.0, 2.9999883, 1.5], 1e-4)
+    assert merged[0] == merged[1] == merged[3] == pytest.approx((3.0 + 2.9999936 + 2.9999883) / 3)
+    assert merged[2] == 1.0 and merged[4] == 1.5
+    assert average_ranks(merged) == [4.0, 4.0, 1.0, 4.0, 2.0]
+    assert merge_near_ties([1.0, 1.00001], 0.0) == [1.0, 1.00001]
 
 
 def test_normalisers_exact() -> None:

@@ -93,6 +93,32 @@ def test_reject_margin_keeps_only_pairs_some_reward_tells_apart() -> None:
     assert reject(items, kept, "worst", 1.0, {"loss": True})[0] == []
 
 
+def test_tie_tolerance_stops_a_saturated_rewards_last_digits_deciding() -> None:
+    # sam is saturated on prompt 0 (differences of 1e-6 against a spread of about 0.8 over the
+    # round); caption prefers candidate 1 and ranks candidate 0 last.
+    table = {
+        0: [
+            {"caption": 0.50, "sam": 2.9999936},
+            {"caption": 0.56, "sam": 2.9999883},
+            {"caption": 0.55, "sam": 2.9999909},
+        ],
+        1: [{"caption": 0.2, "sam": 1.0}, {"caption": 0.4, "sam": 2.0}, {"caption": 0.3, "sam": 3.0}],
+    }
+    rewards, normalizers = ["caption", "sam"], {"caption": zscore, "sam": zscore}
+
+    def ranked(tolerance: float) -> list[Candidate]:
+        items = cands(table)
+        rank_candidates(items, rewards, {}, normalizers, rank_sum, {}, tolerance)
+        return items
+
+    exact = [c for c in ranked(0.0) if c.prompt_index == 0]
+    assert not exact[1].best  # the sam digits outvote caption's clear preference
+    tolerant = [c for c in ranked(0.01) if c.prompt_index == 0]
+    assert [c.k for c in tolerant if c.best] == [1] and [c.k for c in tolerant if c.worst] == [0]
+    assert tolerant[0].normalized["sam"] == tolerant[1].normalized["sam"] == 0.0
+    assert tolerant[0].scores["sam"] == 2.9999936  # the record keeps the raw score
+
+
 def test_rank_sum_uses_ranks_not_sort_positions() -> None:
     # Reward a prefers k=0, reward b prefers k=1 strongly; ranks tie, z-scores break the tie.
     table = {0: [{"a": 3.0, "b": 1.0}, {"a": 2.9, "b": 9.0}, {"a": 1.0, "b": 0.0}]}

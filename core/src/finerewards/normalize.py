@@ -29,6 +29,27 @@ def average_ranks(values: Sequence[float]) -> list[float]:
     return ranks
 
 
+def merge_near_ties(values: Sequence[float], tolerance: float) -> list[float]:
+    """Values within `tolerance` of a neighbour (in sorted order, chained) replaced by their
+    mean, so that ranks treat them as tied: a score's last digits should not decide a rank."""
+    if tolerance <= 0 or len(values) < 2:
+        return [float(v) for v in values]
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [float(v) for v in values]
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] - values[order[end]] <= tolerance:
+            end += 1
+        if end > start:
+            members = order[start : end + 1]
+            shared = math.fsum(values[i] for i in members) / len(members)
+            for i in members:
+                out[i] = shared
+        start = end + 1
+    return out
+
+
 def none(values: Sequence[float]) -> list[float]:
     return [float(v) for v in values]
 

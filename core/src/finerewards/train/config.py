@@ -193,6 +193,15 @@ class TrainConfig(BaseModel):
     prompts_per_round: int = Field(default=0, ge=0, description="0: every prompt every round")
     images_per_prompt: int = Field(default=4, ge=1, le=4096)
     keep_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    tie_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "a prompt's candidates whose scores on a reward differ by at most this many standard"
+            " deviations of that reward over the round rank as tied on it (0: exact ties only)"
+        ),
+    )
     device: str = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     keep_resident: bool = Field(default=False, description="keep every model on the accelerator")

@@ -268,14 +268,6 @@ class Trainer:
         results = self.plan.scorer.score(images, [c.prompt for c in cands], labels)
         for i, cand in enumerate(cands):
             cand.scores = {name: results[name].scores[i] for name in self.config.rewards}
-        rank_candidates(
-            cands,
-            self.config.rewards,
-            self.plan.higher_is_better,
-            self.plan.normalizers,
-            self.plan.aggregator,
-            self.plan.weights,
-        )
 
     def _round_data(self, index: int, cands: list[Candidate]) -> Any:
         """The candidates encoded for training: their latents, or their re-encoded images.
@@ -383,6 +375,16 @@ class Trainer:
             Candidate.from_json(row) for part in dist.gather([c.as_json() for c in local]) for row in part
         ]
         cands = sorted(gathered, key=lambda c: (c.prompt_index, c.k))
+        # ranked on the whole round, in every process alike (the tie tolerance is round-wide)
+        rank_candidates(
+            cands,
+            cfg.rewards,
+            self.plan.higher_is_better,
+            self.plan.normalizers,
+            self.plan.aggregator,
+            self.plan.weights,
+            cfg.tie_tolerance,
+        )
         kept = select(cands, cfg.keep_fraction, self.plan.weights)
         losers: list[Candidate] = []
         if cfg.training.objective == "dpo":

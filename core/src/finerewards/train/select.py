@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from finerewards.aggregate import rank_group
+from finerewards.normalize import merge_near_ties
 from finerewards.types import Normalizer
 
 
@@ -57,14 +58,23 @@ def rank_candidates(
     normalizers: Mapping[str, Normalizer],
     aggregator: Callable[..., list[float]],
     weights: Mapping[str, float],
+    tie_tolerance: float = 0.0,
 ) -> None:
     """Fill `normalized`, `aggregate`, `best` and `worst` of every candidate, group by group.
 
     `worst` is the lowest aggregate of the group (the first of equals), and only where the
     group's aggregates differ: a group of ties has no worse candidate to learn against.
+    Scores of one prompt that differ by at most `tie_tolerance` standard deviations of their
+    reward over all `candidates` rank as ties (a saturated reward's last digits, such as sam's
+    2.99999 against 2.99998, would otherwise decide ranks and z-scores); the candidates keep
+    their raw scores.
     """
+    spread = _spreads(candidates, {name: True for name in rewards}) if tie_tolerance > 0 else {}
     for group in groups(candidates).values():
-        raw = {name: [c.scores[name] for c in group] for name in rewards}
+        raw = {
+            name: merge_near_ties([c.scores[name] for c in group], tie_tolerance * spread.get(name, 0.0))
+            for name in rewards
+        }
         ranking = rank_group(raw, higher_is_better, normalizers, aggregator, weights)
         for i, cand in enumerate(group):
             cand.normalized = {name: ranking.normalized[name][i] for name in rewards}
