@@ -13,6 +13,8 @@ CALLS: list[int] = []
 class RedOptions(RewardOptions):
     threshold: int = 150
     scale: float = 1.0
+    weights: str = ""
+    """Unused: a model-like option, to check that bad paths and ids fail before any work."""
 
 
 class RedShare:

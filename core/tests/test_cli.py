@@ -144,6 +144,22 @@ def test_score_set_option_and_preset(site: Path, images: Path) -> None:
         ),
         (["-r", "redshare"], 2, "nothing to score"),
         (["--prompt", "p", "IMG"], 2, "no reward given"),
+        (
+            ["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.weights=/no/such/file"],
+            2,
+            "redshare.weights: model path '/no/such/file' does not exist",
+        ),
+        (
+            ["-r", "redshare", "--prompt", "p", "IMG", "--set", "redshare.weights=org/not-cached"],
+            2,
+            "redshare.weights: model 'org/not-cached' is not in the local Hugging Face cache and"
+            " HF_HUB_OFFLINE is set",
+        ),
+        (
+            ["-r", "oracle", "--prompt", "a cat", "IMG"],
+            2,
+            "reward 'oracle': prompt 'a cat' is outside the toy-world grammar",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code: int, message: str) -> None:
@@ -155,7 +171,8 @@ def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code
         str(images / a) if a in {"bad.jsonl", "noprompt.jsonl", "missing.png", "notimage.txt"} else a
         for a in args
     ]
-    result = run_fr("score", *args, "--no-cache", path=site)
+    offline = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(images / "hub")}
+    result = run_fr("score", *args, "--no-cache", path=site, env=offline)
     assert result.returncode == code, result.stderr
     line = _error(result)
     assert line.startswith("error: ") and message in line, line
@@ -203,3 +220,12 @@ def test_rewards_json_reports_availability(site: Path) -> None:
 def test_version_and_module_entry(site: Path) -> None:
     result = run_fr("--version", path=site)
     assert result.returncode == 0 and result.stdout.startswith("fr (finerewards) ")
+
+
+def test_a_long_library_message_is_cut_to_a_readable_line() -> None:
+    from finerewards.errors import one_line
+
+    long = "ValueError: Unrecognized configuration class " + "SomeConfig, " * 300
+    line = one_line(long)
+    assert len(line) < 440 and line.endswith("... (cut; --debug shows all)")
+    assert one_line("two\nlines") == "two lines"

@@ -118,6 +118,14 @@ def register_rewardz(register):
 GOOD = """
 from sample_rewards import register_rewards  # noqa: F401
 """
+HEAVY = """
+import torch  # noqa: F401  (what an entry-point module must not do)
+from finerewards import hookimpl
+
+@hookimpl
+def register_rewards(register):
+    pass
+"""
 
 
 @pytest.fixture
@@ -170,6 +178,23 @@ def test_disable_plugins_by_name_or_distribution(site: Path) -> None:
     result = run_fr("plugins", "--json", path=site, env={"FR_DISABLE_PLUGINS": "broken, fr-good"})
     names = {row["name"] for row in json.loads(result.stdout)}
     assert "broken" not in names and "good" not in names and "flaky" in names
+    asked = run_fr(
+        "score", "-r", "redshare", "--prompt", "x", "a.png", path=site, env={"FR_DISABLE_PLUGINS": "fr-good"}
+    )
+    assert asked.returncode == 2 and "plugins skipped by FR_DISABLE_PLUGINS: fr-good" in asked.stderr
+
+
+def test_a_plugin_importing_torch_works_with_a_warning(tmp_path: Path) -> None:
+    site = make_dist(tmp_path / "site", "fr-heavy", {"fr_heavy": HEAVY}, {"heavy": "fr_heavy"})
+    listing = run_fr("plugins", "--json", path=site)
+    heavy = {row["name"]: row for row in json.loads(listing.stdout)}["heavy"]
+    assert heavy["ok"] and heavy["warnings"] == [
+        "importing fr_heavy imports torch, which slows every `fr` command: import them in the"
+        " reward's factory module instead"
+    ]
+    assert "warning: importing fr_heavy imports torch" in run_fr("plugins", path=site).stdout
+    quiet = {row["name"]: row for row in json.loads(run_fr("plugins", "--json").stdout)}
+    assert not any(row["warnings"] for row in quiet.values())  # the shipped plugins import none
 
 
 def test_listing_commands_import_no_heavy_library(site: Path) -> None:

@@ -62,6 +62,16 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("a red circle\na red dog\n")
     done = run_fr("toyworld", "render", "--prompts", str(bad), "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "prompt 2" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
+
+    good = tmp_path / "good.txt"
+    good.write_text("a red circle\n")
+    for out, message in ((tmp_path, "is not empty"), (good, "is a file, not a folder")):
+        done = run_fr("toyworld", "render", "--prompts", str(good), "--out", str(out))
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "bad.txt", "good.txt", "m.jsonl"]
+    done = run_fr("toyworld", "train-models", "--only", "sd", "--out", str(good))
+    assert done.returncode == 2 and "is a file, not a folder" in done.stderr, done.stderr
 
     done = run_fr("toyworld", "train-models", "--only", "nope")
     assert done.returncode == 2 and "unknown toy model 'nope'" in done.stderr

@@ -206,9 +206,12 @@ def test_lower_pairs_and_replay_train_on_the_earlier_rounds_pairs_too(
     assert torch_equal(second.embeddings[pairs[1] :], first.embeddings)
 
 
-def test_pair_margin_keeps_only_clearly_separated_pairs(tmp_path: Path) -> None:
+def test_pair_margin_keeps_only_clearly_separated_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`pair_margin` drops the pairs whose winner beats its loser by no more than that many
-    standard deviations of the reward over the round; a margin no pair clears is a clear error."""
+    standard deviations of the reward over the round; a round whose pairs all fall short trains
+    nothing, says so, and the run goes on."""
     import statistics
 
     prompts = write_prompts(tmp_path / "p.txt")
@@ -229,11 +232,21 @@ def test_pair_margin_keeps_only_clearly_separated_pairs(tmp_path: Path) -> None:
         assert loser is None or loser["rejected"] == separated
         outcomes.append(separated)
     assert True in outcomes and False in outcomes  # some pairs kept, some dropped
-    strict = tiny_config(prompts, "training.objective=dpo", "training.pair_margin=100", rounds=1)
-    with pytest.raises(
-        FRError, match="no pair's winner beats its loser by more than training.pair_margin = 100"
-    ):
-        loop.train(strict, tmp_path / "strict", progress=False, echo=None)
+    strict = tiny_config(prompts, "training.objective=dpo", "training.pair_margin=100", rounds=2)
+    capsys.readouterr()
+    summary = loop.train(strict, tmp_path / "strict", progress=False, echo=None)
+    warned = capsys.readouterr().err
+    for index in ("000", "001"):
+        assert (
+            f"warning: round {index}: no pair's winner beats its loser by more than"
+            " training.pair_margin = 100 standard deviations on any reward: no preference pair,"
+            " the adapter is unchanged"
+        ) in warned
+    assert [(m["pairs"], m["kept"], m["train_loss"]) for m in summary["metrics"]] == [(0, 0, None)] * 2
+    tensors = lora_tensors(tmp_path / "strict" / "lora")
+    ups = [t for name, t in tensors.items() if "lora_B" in name or "lora.up" in name]
+    assert ups and not any(bool(t.any()) for t in ups)  # as initialised: the adapter does nothing
+    assert "&ndash;" in (tmp_path / "strict" / "report.html").read_text()
 
 
 def test_candidate_steps_sample_the_candidates_and_leave_generate_at_steps(
@@ -372,6 +385,7 @@ def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"prompts": "EMPTY"}, "holds no prompts"),
         ({"prompts": "/no/such/prompts.txt"}, "does not exist"),
         ({"reward_options": {"redshare": {"margin": "x"}}}, "redshare.margin"),
+        ({"rewards": ["oracle"], "prompts": "CAT"}, "reward 'oracle': prompt 'a cat' is outside the"),
     ],
 )
 def test_bad_input_fails_before_any_model_is_loaded(
@@ -380,6 +394,9 @@ def test_bad_input_fails_before_any_model_is_loaded(
     if change.get("prompts") == "EMPTY":
         (tmp_path / "empty.txt").write_text("\n\n")
         change = {"prompts": str(tmp_path / "empty.txt")}
+    if change.get("prompts") == "CAT":
+        (tmp_path / "cat.txt").write_text("a red circle\na cat\n")
+        change = {**change, "prompts": str(tmp_path / "cat.txt")}
     config = tiny_config(write_prompts(tmp_path / "p.txt")).model_copy(update=change)
     with pytest.raises(UsageError, match=message):
         loop.train(config, tmp_path / "out", progress=False, echo=None)

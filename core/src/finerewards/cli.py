@@ -76,6 +76,8 @@ def plugins(
         typer.echo(f"{info.name:<14} {dist:<28} {status:<7} {provides}")
         for error in info.errors:
             typer.echo(f"{'':<14} error: {one_line(error)}")
+        for warning in info.warnings:
+            typer.echo(f"{'':<14} warning: {one_line(warning)}")
 
 
 def reward_rows() -> list[dict[str, Any]]:
@@ -115,13 +117,20 @@ def rewards(
         return
     if not rows:
         typer.echo("no rewards installed (try: pip install fr-caption fr-sam fr-baselines)")
-    for row in rows:
-        direction = "higher" if row["higher_is_better"] else "lower"
-        state = "" if row["available"] else f"  [unavailable: {row['install']}]"
-        typer.echo(
-            f"{row['name']:<12} {row['plugin']:<12} {direction} is better, presets "
-            f"{'/'.join(row['presets']) or '-'}  {row['description']}{state}"
+    cells = [
+        (
+            row["name"],
+            row["plugin"],
+            f"{'higher' if row['higher_is_better'] else 'lower'} is better",
+            f"presets {'/'.join(row['presets']) or '-'}",
         )
+        for row in rows
+    ]
+    widths = [max(len(cell[i]) for cell in cells) for i in range(4)]
+    for row, cell in zip(rows, cells):
+        state = "" if row["available"] else f"  [unavailable: {row['install']}]"
+        columns = "  ".join(f"{text:<{width}}" for text, width in zip(cell, widths))
+        typer.echo(f"{columns}  {row['description']}{state}")
 
 
 @app.command()

@@ -21,6 +21,10 @@ def resolve_device(device: str = "auto") -> str:
         raise UsageError(f"unknown device {device!r}: {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {device!r} asked for, but CUDA is not available here")
+    if resolved.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise UsageError(f"device {device!r} asked for, but MPS (Apple silicon) is not available here")
     return str(resolved)
 
 

@@ -25,7 +25,12 @@ class MissingExtraError(FRError):
     exit_code = 2
 
 
-def one_line(message: object) -> str:
+def one_line(message: object, limit: int = 400) -> str:
     """`message` on one line: library errors (transformers' offline OSError, for one) carry
-    newlines, and the CLI promises one line per error."""
-    return " ".join(str(message).split())
+    newlines, and the CLI promises one line per error. A library message can also run to
+    thousands of characters (transformers lists every config class it knows): past `limit`
+    it is cut, and `--debug` shows it whole."""
+    text = " ".join(str(message).split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ... (cut; --debug shows all)"

@@ -10,6 +10,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from finerewards.errors import UsageError
+
+
+def check_out_dir(out: Path, what: str = "--out") -> None:
+    """Refuse a folder that is not empty: results are never overwritten or mixed."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{what} {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if (out / "run.toml").is_file():
+            raise UsageError(
+                f"{what} {str(out)!r} already holds a run; continue it with "
+                f"`fr train --resume {out}` or choose another {what}"
+            )
+        raise UsageError(f"{what} {str(out)!r} is not empty; choose a new or empty folder")
+
+
+def make_dir(out: Path, what: str = "--out") -> None:
+    """Create a folder and its parents; a path that cannot be one is a usage error, not a trace."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{what} {str(out)!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {str(out)!r}: cannot create the folder ({exc.strerror or exc})") from None
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:

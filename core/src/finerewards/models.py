@@ -72,25 +72,51 @@ def model_revision(ref: str) -> str:
     return _hub_revision(ref)
 
 
-def _hub_revision(repo_id: str) -> str:
-    """The commit of a hub model in the local Hugging Face cache, or the id when unknown."""
+def _hub_cache_folder(repo_id: str) -> Path:
+    """Where the local Hugging Face cache keeps a hub model (whether or not it is there)."""
     cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME", "~/.cache/huggingface"))
     cache = cache.expanduser()
     if not os.environ.get("HF_HUB_CACHE"):
         cache = cache / "hub"
-    ref_file = cache / ("models--" + repo_id.replace("/", "--")) / "refs" / "main"
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
+def _hub_revision(repo_id: str) -> str:
+    """The commit of a hub model in the local Hugging Face cache, or the id when unknown."""
     try:
-        return ref_file.read_text().strip()[:16]
+        return (_hub_cache_folder(repo_id) / "refs" / "main").read_text().strip()[:16]
     except OSError:
         return repo_id
 
 
-def options_revision(values: dict[str, Any]) -> str:
-    """Fingerprints of every model-like option value, joined (part of the score cache key)."""
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def options_revision(values: dict[str, Any], owner: str = "") -> str:
+    """Fingerprints of every model-like option value, joined (part of the score cache key).
+
+    Checks the values on the way, so that a run fails before any work, not when the model is
+    first loaded: a path that does not exist, an unknown toy model, and (with HF_HUB_OFFLINE
+    set) a hub id missing from the local cache are errors naming the option (`owner.key`).
+    """
     parts = []
     for key, value in sorted(values.items()):
-        if isinstance(value, str) and (
-            is_toy(value) or os.path.exists(os.path.expanduser(value)) or value.count("/") == 1
-        ):
-            parts.append(f"{key}={model_revision(value)}")
+        if not isinstance(value, str):
+            continue
+        where = f"{owner}.{key}" if owner else key
+        local = os.path.exists(os.path.expanduser(value))
+        try:
+            if is_toy(value) or local or value.startswith((".", "/", "~")):
+                resolve_model(value)  # an unknown toy model or a missing path fails here
+                parts.append(f"{key}={model_revision(value)}")
+            elif value.count("/") == 1:
+                if _offline() and not _hub_cache_folder(value).is_dir():
+                    raise UsageError(
+                        f"model {value!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE"
+                        " is set: download it first, or give a local folder"
+                    )
+                parts.append(f"{key}={model_revision(value)}")
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
     return ";".join(parts)

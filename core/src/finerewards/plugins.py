@@ -28,6 +28,8 @@ BUILTIN_PLUGINS = {
     "train": "finerewards.train.plugin",
 }
 DISABLE_ENV = "FR_DISABLE_PLUGINS"
+HEAVY_MODULES = frozenset({"torch", "transformers", "diffusers", "segment_anything"})
+"""What a plugin's entry-point module must not import (`fr --help` imports every plugin)."""
 
 
 @dataclass
@@ -41,6 +43,8 @@ class PluginInfo:
     builtin: bool = False
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What works but should not be so, such as heavy imports at import time."""
     provides: dict[str, list[str]] = field(default_factory=dict)
     """Names this plugin registered, per kind ("rewards", "normalizers", "aggregators")."""
     attempted: dict[str, list[str]] = field(default_factory=dict)
@@ -65,6 +69,7 @@ class PluginInfo:
             "hooks": self.hooks,
             "ok": self.ok,
             "errors": self.errors,
+            "warnings": self.warnings,
             "provides": self.provides,
         }
 
@@ -119,6 +124,7 @@ class PluginHost:
             self.plugins[f"{name}#{len(self.plugins)}"] = info
             return info
         self.plugins[name] = info
+        loaded_before = HEAVY_MODULES & sys.modules.keys()
         try:
             module = import_module(module_name.partition(":")[0])
         except BaseException as exc:
@@ -127,6 +133,12 @@ class PluginHost:
             info.errors.append(f"import failed: {_describe(exc)}")
             self._trace()
             return info
+        heavy = sorted(HEAVY_MODULES & sys.modules.keys() - loaded_before)
+        if heavy:
+            info.warnings.append(
+                f"importing {module_name.partition(':')[0]} imports {', '.join(heavy)}, which slows"
+                " every `fr` command: import them in the reward's factory module instead"
+            )
         self._register(info, module)
         return info
 

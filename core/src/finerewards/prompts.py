@@ -155,7 +155,7 @@ def _pick_column(names: list[str], where: str) -> str:
         if name in names:
             return name
     shown = ", ".join(names) or "none"
-    raise UsageError(f"{where}: no prompt column (looked for prompt, Prompt, caption; found: {shown})")
+    raise UsageError(f"{where}: no prompt column (looked for {', '.join(COLUMNS)}; found: {shown})")
 
 
 def _table(rows: list[list[str]], path: Path) -> list[str]:

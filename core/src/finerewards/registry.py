@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from finerewards.errors import MissingExtraError, UsageError
-from finerewards.plugins import PluginHost, PluginInfo
+from finerewards.plugins import DISABLE_ENV, PluginHost, PluginInfo, disabled_names
 from finerewards.types import AggregatorSpec, NormalizerSpec, RewardSpec
 
 SpecT = TypeVar("SpecT", RewardSpec, NormalizerSpec, AggregatorSpec)
@@ -116,6 +116,9 @@ class Registry:
         broken = [info for info in self.host.plugins.values() if not info.ok and not info.provides]
         if broken:
             message += "; broken plugins: " + ", ".join(f"{info.label}: {info.errors[0]}" for info in broken)
+        disabled = disabled_names()
+        if disabled:
+            message += f"; plugins skipped by {DISABLE_ENV}: {', '.join(sorted(disabled))}"
         raise UsageError(message)
 
 

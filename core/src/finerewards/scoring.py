@@ -8,6 +8,7 @@ keeps rewards resident), so only one phase's models sit on the accelerator at a 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from finerewards.cache import ScoreCache, image_digest, score_key
 from finerewards.errors import FRError, RewardError, UsageError
 from finerewards.models import options_revision
 from finerewards.registry import Registry, get_registry
-from finerewards.types import OptionError, PresetError, Reward, RewardOptions, RewardSpec
+from finerewards.types import OptionError, PresetError, PromptError, Reward, RewardOptions, RewardSpec
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -74,8 +75,9 @@ class Scorer:
             )
         if not self.rewards:
             raise UsageError("no reward given (use --reward NAME; `fr rewards` lists them)")
-        if len(set(self.rewards)) != len(self.rewards):
-            raise UsageError("a reward is named twice")
+        twice = sorted({name for name in self.rewards if self.rewards.count(name) > 1})
+        if twice:
+            raise UsageError(f"reward {twice[0]!r} is named twice")
         for name in self.rewards:
             spec = registry.available_reward(name)
             try:
@@ -84,9 +86,17 @@ class Scorer:
                 raise UsageError(str(exc)) from None
             values = options.model_dump(mode="json")
             self.prepared[name] = PreparedReward(
-                spec, options, json.dumps(values, sort_keys=True), options_revision(values)
+                spec, options, json.dumps(values, sort_keys=True), options_revision(values, name)
             )
         return self.prepared
+
+    def check_prompts(self, prompts: Sequence[str]) -> None:
+        """Refuse, before any work, a prompt that some reward cannot score (its prompt_check)."""
+        for reward in self.prepare().values():
+            try:
+                reward.spec.check_prompts(prompts)
+            except PromptError as exc:
+                raise UsageError(str(exc)) from None
 
     def score(
         self,
@@ -98,6 +108,7 @@ class Scorer:
         if len(images) != len(prompts):
             raise ValueError("images and prompts differ in length")
         prepared = self.prepare()
+        self.check_prompts(prompts)
         hashes = [image_digest(image) for image in images]
         return {
             name: self._score_one(prepared[name], images, prompts, hashes, labels) for name in self.rewards
@@ -179,7 +190,7 @@ class Scorer:
         from finerewards.device import resolve_device, resolve_dtype
 
         device = resolve_device(self.device)
-        if not self.progress:
+        if not self.progress or not sys.stderr.isatty():  # where our bar hides, theirs too
             from finerewards.libraries import hide_progress_bars
 
             hide_progress_bars()

@@ -72,6 +72,8 @@ class RewardSpec:
     with the resolved options model and returns a `Reward`. `presets` maps a preset name to
     option defaults; a preset absent from it is not supported by the reward. `requires` lists
     importable module names the reward needs; `install` says what to install when they miss.
+    `prompt_check`, a "module:attr" string too, names a function that raises ValueError for a
+    prompt the reward cannot score, so that a run refuses such prompts before any work.
     """
 
     name: str
@@ -86,12 +88,15 @@ class RewardSpec:
     requires: tuple[str, ...] = ()
     install: str = ""
     toy_only: bool = False
+    prompt_check: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise SpecError(f"reward name {self.name!r} must be letters, digits, '-', '_' or '.'")
         if ":" not in self.factory:
             raise SpecError(f"reward {self.name!r}: factory must be 'module:attr'")
+        if self.prompt_check and ":" not in self.prompt_check:
+            raise SpecError(f"reward {self.name!r}: prompt_check must be 'module:attr'")
         low, high = self.score_range
         if not low <= high:
             raise SpecError(f"reward {self.name!r}: score range {self.score_range} is empty")
@@ -128,15 +133,31 @@ class RewardSpec:
 
     def load_factory(self) -> Callable[[RewardOptions], Reward]:
         """Import the factory (this is where a plugin's heavy module gets imported)."""
-        module_name, _, attr = self.factory.partition(":")
-        module = importlib.import_module(module_name)
-        obj: Any = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
+        factory: Callable[[RewardOptions], Reward] = _import_attr(self.factory)
+        return factory
+
+    def check_prompts(self, prompts: Sequence[str]) -> None:
+        """Raise PromptError for the first prompt that `prompt_check` refuses."""
+        if not self.prompt_check:
+            return
+        check = _import_attr(self.prompt_check)
+        for prompt in prompts:
+            try:
+                check(prompt)
+            except ValueError as exc:
+                raise PromptError(f"reward {self.name!r}: {exc}") from None
 
     def build(self, options: RewardOptions) -> Reward:
         return self.load_factory()(options)
+
+
+def _import_attr(ref: str) -> Any:
+    """The object a "module:attr.sub" string names, its module imported."""
+    module_name, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 class PresetError(ValueError):
@@ -145,6 +166,10 @@ class PresetError(ValueError):
 
 class OptionError(ValueError):
     """An option value failed validation."""
+
+
+class PromptError(ValueError):
+    """A reward cannot score a prompt (its `prompt_check` refused it)."""
 
 
 Normalizer = Callable[[Sequence[float]], list[float]]

@@ -57,18 +57,20 @@ def render(
     per_prompt: Annotated[int, typer.Option("--per-prompt", min=1, help="Images per prompt.")] = 1,
 ) -> None:
     """Render ground-truth images for prompts and write a manifest (image, prompt, seed)."""
-    from finerewards.fsutil import atomic_save_image
+    from finerewards.fsutil import atomic_save_image, check_out_dir, make_dir
     from finerewards.manifest import write_manifest
     from finerewards.prompts import load_prompts
     from finerewards.toyworld.prompts import parse
     from finerewards.toyworld.render import render as render_prompt
 
+    check_out_dir(out)
     texts = load_prompts(prompts)
     for number, text in enumerate(texts, 1):
         try:
             parse(text)
         except ValueError as exc:
             raise UsageError(f"{prompts}: prompt {number}: {exc}") from None
+    make_dir(out)
     rows: list[dict[str, Any]] = []
     index = 0
     for text in texts:
@@ -79,7 +81,7 @@ def render(
             rows.append({"image": name, "prompt": text, "seed": image_seed})
             index += 1
     write_manifest(out / "manifest.jsonl", rows)
-    typer.echo(f"wrote {len(rows)} images and {out / 'manifest.jsonl'}")
+    typer.echo(f"wrote {len(rows)} image{'s' if len(rows) != 1 else ''} and {out / 'manifest.jsonl'}")
 
 
 @app.command("eval")

@@ -25,6 +25,7 @@ ORACLE = RewardSpec(
     default_normalizer="none",
     batch_size=64,
     toy_only=True,
+    prompt_check="finerewards.toyworld.prompts:parse",
 )
 
 

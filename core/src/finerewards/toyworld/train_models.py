@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from finerewards.errors import UsageError
+from finerewards.fsutil import make_dir
 from finerewards.models import toy_models_dir
 
 TRAINERS: dict[str, str] = {
@@ -37,7 +38,7 @@ def train(only: Sequence[str] | None = None, out: Path | None = None) -> Iterato
     if unknown:
         raise UsageError(f"unknown toy model {unknown[0]!r} (trainable: {', '.join(TRAINERS)})")
     root = out or toy_models_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    make_dir(root)
     for raw in names:
         name = raw.removeprefix("toy:")
         module_name, _, attr = TRAINERS[name].partition(":")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finerewards.errors import UsageError
+from finerewards.fsutil import make_dir
 from finerewards.train.seeds import derive_seed
 
 if TYPE_CHECKING:
@@ -134,19 +134,6 @@ class GenerateRequest:
     progress: bool = True
 
 
-def check_out_dir(out: Path, what: str = "--out") -> None:
-    """Refuse a folder that is not empty: results are never overwritten or mixed."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{what} {str(out)!r} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if (out / "run.toml").is_file():
-            raise UsageError(
-                f"{what} {str(out)!r} already holds a run; continue it with "
-                f"`fr train --resume {out}` or choose another {what}"
-            )
-        raise UsageError(f"{what} {str(out)!r} is not empty; choose a new or empty folder")
-
-
 def generation_seed(seed: int, prompt_index: int, k: int) -> int:
     return derive_seed(seed, "generate", prompt_index, k)
 
@@ -168,7 +155,7 @@ def run_generate(request: GenerateRequest) -> list[dict[str, Any]]:
 
         load_lora_file(pipe, request.lora)
     pipe.to(device)
-    request.out.mkdir(parents=True, exist_ok=True)
+    make_dir(request.out)
     rows: list[dict[str, Any]] = []
     jobs = [(i, k) for i in range(len(request.prompts)) for k in range(request.images_per_prompt)]
     per_call = request.settings.batch_size or request.images_per_prompt

@@ -81,6 +81,7 @@ def prepare(config: TrainConfig, *, progress: bool = True) -> Plan:
         normalizers[name] = registry.normalizer(chosen).function
     check_model(config.model)
     prompts = load_prompts(config.prompts)
+    scorer.check_prompts(prompts)
     return Plan(
         config,
         prompts,
@@ -115,6 +116,11 @@ class LazyImages(Sequence["Image"]):
 
 def _mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
+
+
+def _figure(value: float | None) -> str:
+    """A round's figure for the log line; "-" where there is none (no pair, nothing kept)."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 class Trainer:
@@ -389,23 +395,23 @@ class Trainer:
         losers: list[Candidate] = []
         if cfg.training.objective == "dpo":
             kept, losers = self._pairs(cands, kept)
-            # `worst` marks the groups whose candidates differ: only then did the margin drop them
-            if not kept and cfg.training.pair_margin > 0 and any(c.worst for c in cands):
-                raise FRError(
-                    f"round {index:03d}: no pair's winner beats its loser by more than"
-                    f" training.pair_margin = {cfg.training.pair_margin:g} standard deviations on any"
-                    " reward, so there is no preference pair to learn from; lower the margin"
-                )
             if not kept:
-                raise FRError(
-                    f"round {index:03d}: every prompt's candidates tie on the rewards, so there is no"
-                    " preference pair to learn from (DPO); use more candidates per prompt or other rewards"
+                # `worst` marks the groups whose candidates differ: only then did the margin drop them
+                why = (
+                    f"no pair's winner beats its loser by more than training.pair_margin ="
+                    f" {cfg.training.pair_margin:g} standard deviations on any reward"
+                    if cfg.training.pair_margin > 0 and any(c.worst for c in cands)
+                    else "every prompt's candidates tie on the rewards"
                 )
+                if dist.is_main:  # a warning, shown even with --quiet
+                    stderr_echo(
+                        f"warning: round {index:03d}: {why}: no preference pair, the adapter is unchanged"
+                    )
         if dist.is_main:
             atomic_write_jsonl(run.samples_path(index), [c.as_json() for c in cands])
         dist.barrier()
         t1 = time.perf_counter()
-        loss = self._train(index, kept, losers)
+        loss = self._train(index, kept, losers) if kept else None
         winners = [c for c in cands if c.selected]  # each once, also where it heads several pairs
         t_train = time.perf_counter() - t1
         if dist.is_main:
@@ -428,12 +434,13 @@ class Trainer:
             write_report(run, cfg)
         dist.barrier()
         means = ", ".join(
-            f"{n} {row['reward_mean'][n]:.4f} (kept {row['reward_mean_kept'][n]:.4f})" for n in cfg.rewards
+            f"{n} {row['reward_mean'][n]:.4f} (kept {_figure(row['reward_mean_kept'][n])})"
+            for n in cfg.rewards
         )
         self.echo(
             f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(winners)}"
-            f"{f' ({len(losers)} pairs)' if losers else ''}; "
-            f"{means}; loss {loss:.4f}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
+            f"{f' ({len(losers)} pairs)' if cfg.training.objective == 'dpo' else ''}; "
+            f"{means}; loss {_figure(loss)}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
         )
         return row
 

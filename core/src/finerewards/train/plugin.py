@@ -15,13 +15,14 @@ import typer
 from finerewards.errors import UsageError
 from finerewards.hookspecs import hookimpl
 
-TRAIN_HELP = """Fine-tune a diffusion model's LoRA on its own best samples, ranked by rewards.
-
-Each round generates K images per prompt, scores them with every --reward, ranks each
-prompt's candidates (--normalize, --aggregate), keeps the best per prompt (and the best
---keep-fraction of prompts), and fine-tunes the LoRA on the kept pairs. With no --model or
---prompts: the toy world's toy:sd on toy:train. Resume an interrupted run with --resume DIR.
-"""
+TRAIN_HELP = (
+    "Fine-tune a diffusion model's LoRA on its own best samples, ranked by rewards.\n\n"
+    "Each round generates K images per prompt, scores them with every --reward, ranks each"
+    " prompt's candidates (--normalize, --aggregate), keeps the best per prompt (and the best"
+    " --keep-fraction of prompts), and fine-tunes the LoRA on the kept pairs. With no --model or"
+    " --prompts: the toy world's toy:sd on toy:train. Resume an interrupted run with --resume DIR."
+)
+"""One paragraph a line: the help screen wraps it to the terminal."""
 
 RESUME_COMPATIBLE = {"rounds", "device"}
 
@@ -189,7 +190,8 @@ def generate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Generate images with a model (and optionally a trained LoRA): PNGs plus manifest.jsonl."""
-    from finerewards.train.generate import GenerateRequest, check_out_dir, run_generate
+    from finerewards.fsutil import check_out_dir
+    from finerewards.train.generate import GenerateRequest, run_generate
     from finerewards.train.settings import generation_settings
 
     request_model, settings, lora_file = generation_settings(

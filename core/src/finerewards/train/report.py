@@ -111,6 +111,8 @@ th { background: #f4f4f4; }
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # no figure: nothing kept, or a round without a pair to train on
+        return "&ndash;"
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
@@ -162,9 +164,15 @@ def render(run: RunDir, config: TrainConfig) -> str:
             cells += [row["train_loss"], secs["generate"], secs["score"], secs["train"]]
             parts.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
+    not_kept = (
+        "not kept (keep fraction, or with DPO no pair: its prompt's candidates tie, or none is"
+        " worse by more than training.pair_margin)"
+        if config.training.objective == "dpo"
+        else "not kept (keep fraction)"
+    )
     parts.append(
         "<p>Border: <span style='color:#2a2'>green</span> kept for training, "
-        "<span style='color:#e90'>orange</span> best of its prompt but not kept (keep fraction), "
+        f"<span style='color:#e90'>orange</span> best of its prompt but {not_kept}, "
         "<span style='color:#c33'>red</span> the rejected side of a preference pair (DPO).</p>"
     )
     for row in metrics:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from finerewards.errors import UsageError
-from finerewards.fsutil import atomic_write_jsonl, atomic_write_text
+from finerewards.fsutil import atomic_write_jsonl, atomic_write_text, check_out_dir, make_dir
 from finerewards.train.config import TrainConfig, config_to_toml, load_run_config
-from finerewards.train.generate import check_out_dir
 from finerewards.train.lora import WEIGHT_NAME
 
 
@@ -75,7 +74,7 @@ class RunDir:
         check_out_dir(Path(root))
 
     def create(self, config: TrainConfig) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dir(self.root)
         atomic_write_text(self.config_path, config_to_toml(config))
 
     def write_config(self, config: TrainConfig) -> None:
