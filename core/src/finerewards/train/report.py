@@ -81,15 +81,18 @@ def plot_panels(panels: Mapping[str, Mapping[str, Sequence[float | None]]], roun
             x, _ = xy(r, low)
             draw.line([(x, box[3]), (x, box[3] + 4)], fill=(120, 120, 120))
             draw.text((x - 6, box[3] + 6), f"{r}", fill=(80, 80, 80))
-        for s, (label, values_) in enumerate(series.items()):
+        legend_right = box[2]  # the legend sits on the title's line, right-aligned: off the data
+        for s, (label, values_) in reversed(list(enumerate(series.items()))):
             color = PALETTE[s % len(PALETTE)]
             points = [xy(r, v) for r, v in zip(rounds, values_) if v is not None]
             if len(points) > 1:
                 draw.line(points, fill=color, width=2)
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-            legend = f"-- {label}"  # stacked in the panel's top-right corner
-            draw.text((box[2] - 6 * len(legend) - 6, box[1] + 4 + 12 * s), legend, fill=color)
+            legend = f"-- {label}"
+            legend_right -= draw.textlength(legend)
+            draw.text((legend_right, top + 4), legend, fill=color)
+            legend_right -= 12
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
