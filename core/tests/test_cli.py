@@ -226,6 +226,7 @@ def test_a_long_library_message_is_cut_to_a_readable_line() -> None:
     from finerewards.errors import one_line
 
     long = "ValueError: Unrecognized configuration class " + "SomeConfig, " * 300
-    line = one_line(long)
+    line = one_line(long, 400)
     assert len(line) < 440 and line.endswith("... (cut; --debug shows all)")
-    assert one_line("two\nlines") == "two lines"
+    assert one_line(long) == " ".join(long.split())  # our own messages are never cut
+    assert one_line("two\nlines", 400) == "two lines"

@@ -178,6 +178,8 @@ def test_disable_plugins_by_name_or_distribution(site: Path) -> None:
     result = run_fr("plugins", "--json", path=site, env={"FR_DISABLE_PLUGINS": "broken, fr-good"})
     names = {row["name"] for row in json.loads(result.stdout)}
     assert "broken" not in names and "good" not in names and "flaky" in names
+    text = run_fr("plugins", path=site, env={"FR_DISABLE_PLUGINS": "broken, fr-good"}).stdout
+    assert "skipped by FR_DISABLE_PLUGINS: broken, fr-good" in text
     asked = run_fr(
         "score", "-r", "redshare", "--prompt", "x", "a.png", path=site, env={"FR_DISABLE_PLUGINS": "fr-good"}
     )

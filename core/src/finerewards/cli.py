@@ -19,7 +19,8 @@ import typer
 
 from finerewards import __version__
 from finerewards.allocator import tune_malloc
-from finerewards.errors import FRError, UsageError, one_line
+from finerewards.errors import LIBRARY_MESSAGE_LIMIT, FRError, UsageError, one_line
+from finerewards.plugins import DISABLE_ENV, disabled_names
 from finerewards.registry import get_registry
 
 app = typer.Typer(
@@ -78,6 +79,9 @@ def plugins(
             typer.echo(f"{'':<14} error: {one_line(error)}")
         for warning in info.warnings:
             typer.echo(f"{'':<14} warning: {one_line(warning)}")
+    skipped = disabled_names()
+    if skipped:
+        typer.echo(f"skipped by {DISABLE_ENV}: {', '.join(sorted(skipped))}")
 
 
 def reward_rows() -> list[dict[str, Any]]:
@@ -271,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
             _parser_error(exc, args)
         if debug:
             traceback.print_exc()
-        typer.echo(f"error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", err=True)
+        message = one_line(exc, LIBRARY_MESSAGE_LIMIT)
+        typer.echo(f"error: {type(exc).__name__}: {message} (rerun with --debug for details)", err=True)
         sys.exit(1)
     if code == 130:  # typer turns Ctrl-C into exit code 130
         typer.echo("interrupted", err=True)

@@ -25,12 +25,16 @@ class MissingExtraError(FRError):
     exit_code = 2
 
 
-def one_line(message: object, limit: int = 400) -> str:
+LIBRARY_MESSAGE_LIMIT = 400
+"""Characters of a library's error message that ours quote (see `one_line`)."""
+
+
+def one_line(message: object, limit: int | None = None) -> str:
     """`message` on one line: library errors (transformers' offline OSError, for one) carry
     newlines, and the CLI promises one line per error. A library message can also run to
-    thousands of characters (transformers lists every config class it knows): past `limit`
-    it is cut, and `--debug` shows it whole."""
+    thousands of characters (transformers lists every config class it knows): quoted with a
+    `limit`, it is cut there, and `--debug` shows it whole."""
     text = " ".join(str(message).split())
-    if len(text) <= limit:
+    if limit is None or len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + " ... (cut; --debug shows all)"

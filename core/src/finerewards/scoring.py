@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from finerewards.aggregate import check_finite
 from finerewards.cache import ScoreCache, image_digest, score_key
-from finerewards.errors import FRError, RewardError, UsageError
+from finerewards.errors import LIBRARY_MESSAGE_LIMIT, FRError, RewardError, UsageError, one_line
 from finerewards.models import options_revision
 from finerewards.registry import Registry, get_registry
 from finerewards.types import OptionError, PresetError, PromptError, Reward, RewardOptions, RewardSpec
@@ -204,7 +204,8 @@ class Scorer:
             raise RewardError(f"reward {reward.name!r} could not load: {exc}; try: {hint}") from exc
         except Exception as exc:
             raise RewardError(
-                f"reward {reward.name!r} could not load its model: {type(exc).__name__}: {exc}"
+                f"reward {reward.name!r} could not load its model: {type(exc).__name__}:"
+                f" {one_line(exc, LIBRARY_MESSAGE_LIMIT)}"
             ) from exc
         self._loaded[reward.name] = model
         return model
