@@ -81,7 +81,7 @@ def plot_panels(panels: Mapping[str, Mapping[str, Sequence[float | None]]], roun
             x, _ = xy(r, low)
             draw.line([(x, box[3]), (x, box[3] + 4)], fill=(120, 120, 120))
             draw.text((x - 6, box[3] + 6), f"{r}", fill=(80, 80, 80))
-        legend_right = box[2]  # the legend sits on the title's line, right-aligned: off the data
+        legend_right = float(box[2])  # the legend sits on the title's line, right-aligned: off the data
         for s, (label, values_) in reversed(list(enumerate(series.items()))):
             color = PALETTE[s % len(PALETTE)]
             points = [xy(r, v) for r, v in zip(rounds, values_) if v is not None]
