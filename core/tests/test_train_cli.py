@@ -174,5 +174,8 @@ def test_two_processes_keep_what_one_process_keeps(reference: dict[str, Any], ro
     two = rows(out / "rounds" / "000" / "samples.jsonl")
     assert two == one  # same seeds, images, scores, and the same kept candidates
     assert [r["image"] for r in two if r["selected"]] == [r["image"] for r in one if r["selected"]]
-    assert max_lora_diff(out / "rounds" / "000" / "lora", root / "ref" / "rounds" / "000" / "lora") <= 1e-5
+    # Gradients averaged across processes differ from the one-process mean in the last float bits, and
+    # Adam's normalisation lifts that to ~1e-5 on parameters whose gradient is near zero (seen on CI: 1.4e-5).
+    # A real split bug (no all-reduce, wrong shard) moves weights by the order of the learning rate, 1e-3.
+    assert max_lora_diff(out / "rounds" / "000" / "lora", root / "ref" / "rounds" / "000" / "lora") <= 1e-4
     assert len(rows(out / "metrics.jsonl")) == 2
