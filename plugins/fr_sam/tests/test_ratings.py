@@ -89,3 +89,23 @@ def test_ratings_are_deterministic(lm_dir: Path) -> None:
     a = Rater.load(str(lm_dir), "k", "plain", " ", torch.float32).rate(PAIRS)
     b = Rater.load(str(lm_dir), "k", "plain", " ", torch.float32).rate(PAIRS)
     assert [r.expected for r in a] == [r.expected for r in b]
+
+
+def test_a_question_longer_than_the_context_is_asked_about_the_prompts_first_words(
+    rater: Rater, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A prompt past the LM's context is cut at a word, as CLIP cuts at 77 tokens: the rating is
+    that of the longest start that fits, flagged, with no library warning and no error."""
+    long = " and ".join(["a red circle", "a blue square", "a green triangle"] * 40)
+    assert len(rater._ids(rater.text(long, "circle"))) > rater.max_tokens  # 256 for the tiny Llama
+    [short, cut] = rater.rate([("a red circle", "circle"), (long, "circle")])
+    assert not short.prompt_truncated and cut.prompt_truncated
+    words = long.split()
+    fits = max(
+        n
+        for n in range(len(words))
+        if len(rater._ids(rater.text(" ".join(words[:n]), "circle")) + rater.prefix_ids) <= 256
+    )
+    assert fits > 100  # most of the context is used
+    assert cut.expected == pytest.approx(_manual_rating(rater, " ".join(words[:fits]), "circle"), abs=1e-5)
+    assert "Token indices" not in "".join(capfd.readouterr())  # transformers' own warning, silenced

@@ -33,6 +33,8 @@ class Rating:
     expected: float
     """1 * p1 + 2 * p2 + 3 * p3, the probabilities renormalised over the three answers."""
     probs: tuple[float, float, float]
+    prompt_truncated: bool = False
+    """The question was too long for the LM's context and asked about the prompt's first words."""
 
 
 class Rater:
@@ -60,6 +62,8 @@ class Rater:
         params = inspect.signature(model.forward).parameters
         self._keep_last = "logits_to_keep" in params
         self._positions = "position_ids" in params
+        self.max_tokens: int | None = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        """The LM's context: a longer question is asked about the prompt's first words (`_row`)."""
 
     @classmethod
     def load(
@@ -95,14 +99,42 @@ class Rater:
     def _ids(self, text: str) -> list[int]:
         """Token ids of a question; special tokens added only in front (BOS), and only when the
         text is not a chat template's output (which writes its own)."""
-        plain = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        plain = list(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
         if self.format == "chat":
             return plain
-        full = list(self.tokenizer(text)["input_ids"])
+        full = list(self.tokenizer(text, verbose=False)["input_ids"])
         if plain and full[-len(plain) :] == plain:
             return full
         bos = self.tokenizer.bos_token_id
         return ([bos] if bos is not None else []) + plain
+
+    def _row(self, prompt: str, label: str) -> tuple[list[int], bool]:
+        """The token ids the LM reads for one pair, and whether the prompt had to be shortened.
+
+        A question longer than the LM's context (toy:lm reads 96 tokens; Vicuna 4,096) is asked
+        about the longest run of the prompt's first words that fits, as CLIP-based rewards cut a
+        prompt at 77 tokens: a rating of the scene's beginning, not an error mid-run."""
+        row = self._ids(self.text(prompt, label)) + self.prefix_ids
+        if self.max_tokens is None or len(row) <= self.max_tokens:
+            return row, False
+        words = prompt.split()
+        low, high = 0, len(words) - 1  # the most words that fit lie in [low, high]
+        while low < high:
+            middle = (low + high + 1) // 2
+            if (
+                len(self._ids(self.text(" ".join(words[:middle]), label)) + self.prefix_ids)
+                <= self.max_tokens
+            ):
+                low = middle
+            else:
+                high = middle - 1
+        row = self._ids(self.text(" ".join(words[:low]), label)) + self.prefix_ids
+        if len(row) > self.max_tokens:
+            raise RewardError(
+                f"the rating question about label {label!r} alone is longer than the LM's "
+                f"context ({len(row)} tokens, at most {self.max_tokens})"
+            )
+        return row, True
 
     def _answer_tokens(self) -> tuple[list[int], list[int]]:
         """Tokens between the question and the answers (e.g. Llama's lone "▁" before a digit),
@@ -136,7 +168,7 @@ class Rater:
     def _forward(self, pairs: Sequence[tuple[str, str]]) -> list[Rating]:
         import torch
 
-        rows = [self._ids(self.text(p, label)) + self.prefix_ids for p, label in pairs]
+        rows, truncated = zip(*(self._row(p, label) for p, label in pairs))
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
         pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
@@ -156,4 +188,7 @@ class Rater:
         self.forward_passes += 1
         probs = logits[:, self.answer_ids].softmax(dim=-1)
         expected = probs @ torch.tensor([1.0, 2.0, 3.0])
-        return [Rating(float(e), tuple(float(x) for x in p)) for e, p in zip(expected, probs)]  # type: ignore[misc]
+        return [
+            Rating(float(e), tuple(float(x) for x in p), cut)  # type: ignore[arg-type]
+            for e, p, cut in zip(expected, probs, truncated)
+        ]

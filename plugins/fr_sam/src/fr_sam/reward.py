@@ -144,10 +144,12 @@ class SamReward:
         pairs = [(prompt, lab.text) for prompt, image_labels in zip(prompts, labels) for lab in image_labels]
         with self._stage(self.rater.model):
             flat = iter(self.rater.rate(pairs))
-        ratings = [[next(flat).expected for _ in image_labels] for image_labels in labels]
+        ratings = [[next(flat) for _ in image_labels] for image_labels in labels]
         scores, details = [], []
         for prompt, parts, image_labels, image_ratings in zip(prompts, found, labels, ratings):
-            score, detail = self._combine(prompt, parts, image_labels, image_ratings)
+            score, detail = self._combine(prompt, parts, image_labels, [r.expected for r in image_ratings])
+            if any(r.prompt_truncated for r in image_ratings):
+                detail["prompt_truncated"] = True  # too long for the LM: rated on its first words
             scores.append(score)
             details.append(detail)
         return RewardOutput(scores, details)
