@@ -104,7 +104,7 @@ def test_a_question_longer_than_the_context_is_asked_about_the_prompts_first_wor
     fits = max(
         n
         for n in range(len(words))
-        if len(rater._ids(rater.text(" ".join(words[:n]), "circle")) + rater.prefix_ids) <= 256
+        if len(rater._ids(rater.text(" ".join(words[:n]), "circle")) + rater.prefix_ids) <= rater.max_tokens
     )
     assert fits > 100  # most of the context is used
     assert cut.expected == pytest.approx(_manual_rating(rater, " ".join(words[:fits]), "circle"), abs=1e-5)

@@ -114,21 +114,22 @@ class Rater:
         A question longer than the LM's context (toy:lm reads 96 tokens; Vicuna 4,096) is asked
         about the longest run of the prompt's first words that fits, as CLIP-based rewards cut a
         prompt at 77 tokens: a rating of the scene's beginning, not an error mid-run."""
-        row = self._ids(self.text(prompt, label)) + self.prefix_ids
+
+        def ids(words: str) -> list[int]:
+            return self._ids(self.text(words, label)) + self.prefix_ids
+
+        row = ids(prompt)
         if self.max_tokens is None or len(row) <= self.max_tokens:
             return row, False
         words = prompt.split()
         low, high = 0, len(words) - 1  # the most words that fit lie in [low, high]
         while low < high:
             middle = (low + high + 1) // 2
-            if (
-                len(self._ids(self.text(" ".join(words[:middle]), label)) + self.prefix_ids)
-                <= self.max_tokens
-            ):
+            if len(ids(" ".join(words[:middle]))) <= self.max_tokens:
                 low = middle
             else:
                 high = middle - 1
-        row = self._ids(self.text(" ".join(words[:low]), label)) + self.prefix_ids
+        row = ids(" ".join(words[:low]))
         if len(row) > self.max_tokens:
             raise RewardError(
                 f"the rating question about label {label!r} alone is longer than the LM's "
