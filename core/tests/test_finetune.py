@@ -172,3 +172,33 @@ def test_dpo_round_reference_measures_against_the_adapter_at_the_round_start() -
             assert moved  # the step trained the adapter, whichever the reference
     assert first_losses["round"] == pytest.approx(math.log(2), abs=1e-6)
     assert first_losses["base"] < math.log(2) - 0.01
+
+
+def test_learning_rate_schedules_over_a_round_and_across_rounds() -> None:
+    """`constant` keeps the rate (warm-up aside); `cosine` and `linear` end the round near 0;
+    `lr_round_decay` scales round r's rate by its power r, and leaves round 0 alone."""
+    from finerewards.train.config import TrainingConfig
+    from finerewards.train.finetune import learning_rate_schedule, round_training
+
+    def rates(**options: Any) -> list[float]:
+        settings = TrainingConfig(steps_per_round=10, learning_rate=1e-3, **options)
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=settings.learning_rate)
+        schedule = learning_rate_schedule(optimizer, settings)
+        seen = []
+        for _ in range(settings.steps_per_round):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return seen
+
+    assert rates() == [1e-3] * 10
+    warm = rates(lr_warmup_steps=4)
+    assert warm[0] == 0.0 and warm[2] == pytest.approx(5e-4) and warm[4:] == [1e-3] * 6
+    for name in ("cosine", "linear"):
+        falling = rates(lr_schedule=name)
+        assert falling[0] == pytest.approx(1e-3) and falling[-1] < 1.5e-4
+        assert all(a > b for a, b in zip(falling, falling[1:]))
+    settings = TrainingConfig(learning_rate=1e-3, lr_round_decay=0.5)
+    decayed = [round_training(settings, r).learning_rate for r in range(3)]
+    assert decayed == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert round_training(settings, 2).lr_round_decay == 0.5 and settings.learning_rate == 1e-3

@@ -95,6 +95,22 @@ class TrainingConfig(_Section):
     steps_per_round: int = Field(default=50, ge=1, le=1_000_000)
     batch_size: int = Field(default=16, ge=1, le=4096)
     learning_rate: float = Field(default=1e-4, gt=0.0, le=1.0)
+    lr_schedule: Literal["constant", "cosine", "linear"] = Field(
+        default="constant",
+        description=(
+            "the learning rate over a round's steps (diffusers' schedules; each round starts a"
+            " fresh optimiser): 'cosine' and 'linear' end the round near 0"
+        ),
+    )
+    lr_warmup_steps: int = Field(
+        default=0, ge=0, le=1_000_000, description="steps at the start of each round rising from 0"
+    )
+    lr_round_decay: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="round r trains at `learning_rate` times this to the power r (1: the same every round)",
+    )
     max_grad_norm: float = Field(default=1.0, ge=0.0, description="gradient clipping; 0 turns it off")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     weight_decay: float = Field(default=1e-2, ge=0.0, le=1.0)

@@ -168,6 +168,7 @@ def train_round(
         weight_decay=settings.weight_decay,
         eps=settings.adam_epsilon,
     )
+    schedule = learning_rate_schedule(optimizer, settings)
     if settings.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
@@ -224,6 +225,7 @@ def train_round(
             scaler.update()
         else:
             optimizer.step()
+        schedule.step()
         if ema is not None:
             with torch.no_grad():
                 for average, param in zip(ema, params):
@@ -241,6 +243,29 @@ def train_round(
     if settings.gradient_checkpointing:
         unet.disable_gradient_checkpointing()
     return sum(losses) / len(losses)
+
+
+def round_training(settings: TrainingConfig, index: int) -> TrainingConfig:
+    """The settings round `index` trains with: its learning rate after `lr_round_decay`."""
+    if settings.lr_round_decay == 1.0:
+        return settings
+    rate = settings.learning_rate * settings.lr_round_decay**index
+    return settings.model_copy(update={"learning_rate": rate})
+
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, settings: TrainingConfig) -> Any:
+    """The round's learning-rate schedule, as the diffusers training scripts build it."""
+    from diffusers.optimization import get_scheduler
+
+    name: str = settings.lr_schedule
+    if name == "constant" and settings.lr_warmup_steps:
+        name = "constant_with_warmup"
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=settings.lr_warmup_steps,
+        num_training_steps=settings.steps_per_round,
+    )
 
 
 @contextmanager

@@ -317,7 +317,7 @@ class Trainer:
     def _train(self, index: int, kept: list[Candidate], losers: list[Candidate]) -> float:
         from tqdm.auto import tqdm
 
-        from finerewards.train.finetune import concat_rounds, train_round
+        from finerewards.train.finetune import concat_rounds, round_training, train_round
 
         cfg = self.config
         parts = [(self._round_data(index, kept), self._round_data(index, losers) if losers else None)]
@@ -347,7 +347,7 @@ class Trainer:
                 self.pipe,
                 self.params,
                 data,
-                cfg.training,
+                round_training(cfg.training, index),
                 self.noise_scheduler,
                 derive_seed(cfg.seed, index, "train"),
                 self.dist,
