@@ -498,3 +498,35 @@ def test_the_loop_learns_what_the_reward_selects(tmp_path: Path) -> None:
     assert high[-1] > base + 0.015 and high[-1] > high[0]
     assert low[-1] < base - 0.015 and low[-1] < low[0]
     assert min(h - lo for h, lo in zip(high[1:], low[1:])) > 0
+
+
+def test_learning_rate_falls_within_and_across_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lr_round_decay = 0.5` trains round 1 at half round 0's rate, and `lr_schedule = linear`
+    lowers the optimiser's rate step by step inside each round (the rates the optimiser held)."""
+    import torch
+
+    from finerewards.train import finetune
+
+    rounds: list[float] = []
+    steps: list[float] = []
+    real_step = torch.optim.AdamW.step
+    real = finetune.train_round
+
+    def spy(pipe: Any, params: Any, data: Any, settings: Any, *args: Any, **kwargs: Any) -> float:
+        rounds.append(settings.learning_rate)
+        return real(pipe, params, data, settings, *args, **kwargs)
+
+    def step(self: torch.optim.AdamW, *args: Any, **kwargs: Any) -> Any:
+        steps.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "train_round", spy)
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    config = tiny_config(
+        write_prompts(tmp_path / "p.txt"), "training.lr_round_decay=0.5", "training.lr_schedule=linear"
+    )
+    loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert rounds == pytest.approx([1e-3, 5e-4])
+    assert steps == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4, 5e-4, 3.75e-4, 2.5e-4, 1.25e-4])
