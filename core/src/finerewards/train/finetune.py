@@ -247,8 +247,6 @@ def train_round(
 
 def round_training(settings: TrainingConfig, index: int) -> TrainingConfig:
     """The settings round `index` trains with: its learning rate after `lr_round_decay`."""
-    if settings.lr_round_decay == 1.0:
-        return settings
     rate = settings.learning_rate * settings.lr_round_decay**index
     return settings.model_copy(update={"learning_rate": rate})
 
