@@ -126,6 +126,29 @@ def test_metrics_match_the_samples(run: Path) -> None:
             assert row["reward_mean_kept"][name] == pytest.approx(np.mean([s["scores"][name] for s in kept]))
         assert math.isfinite(row["train_loss"]) and row["train_loss"] > 0
         assert set(row["seconds"]) == {"generate", "score", "train"}
+        assert "peak_memory_gib" not in row  # a CPU run: torch keeps no such count
+
+
+def test_each_phase_records_its_peak_accelerator_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On CUDA every phase starts its own peak count and the round records the three peaks
+    (faked here: the count is the number of resets so far, so each phase shows its own)."""
+    resets: list[str] = []
+    monkeypatch.setattr(loop, "reset_peak_memory", lambda device: resets.append(device))
+    monkeypatch.setattr(loop, "peak_memory_gib", lambda device: float(len(resets)))
+    config = tiny_config(write_prompts(tmp_path / "p.txt"), rounds=1)
+    summary = loop.train(config, tmp_path / "out", progress=False, echo=None)
+    assert resets == ["cpu"] * 3
+    assert summary["metrics"][0]["peak_memory_gib"] == {"generate": 1.0, "score": 2.0, "train": 3.0}
+    assert "train peak GiB" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_peak_memory_is_none_off_cuda() -> None:
+    from finerewards.device import peak_memory_gib, reset_peak_memory
+
+    reset_peak_memory("cpu")
+    assert peak_memory_gib("cpu") is None
 
 
 def test_report_is_self_contained(run: Path) -> None:

@@ -35,3 +35,21 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype not in {"float32", "float16", "bfloat16"}:
         raise UsageError(f"unknown dtype {dtype!r} (use float32, float16, bfloat16 or auto)")
     return dtype
+
+
+def reset_peak_memory(device: str) -> None:
+    """Start a phase's peak-memory count (CUDA; a no-op elsewhere)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_gib(device: str) -> float | None:
+    """The most accelerator memory torch held in tensors since the last reset (GiB; CUDA only:
+    None elsewhere, where torch keeps no such count)."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 3)

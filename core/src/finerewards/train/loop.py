@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finerewards.device import peak_memory_gib, reset_peak_memory
 from finerewards.errors import FRError, UsageError
 from finerewards.train.config import TrainConfig
 from finerewards.train.run_dir import RunDir
@@ -367,13 +368,18 @@ class Trainer:
         indices = round_prompt_indices(cfg.seed, index, len(self.plan.prompts), cfg.prompts_per_round)
         error: FRError | None = None
         local: list[Candidate] = []
+        peaks: dict[str, float | None] = {}
         t0 = time.perf_counter()
         t_gen = t_score = 0.0
         try:
+            reset_peak_memory(self.device)
             local = self._generate(index, dist.shard(indices))
             t_gen = time.perf_counter() - t0
+            peaks["generate"] = peak_memory_gib(self.device)
+            reset_peak_memory(self.device)
             self._score(index, local)
             t_score = time.perf_counter() - t0 - t_gen
+            peaks["score"] = peak_memory_gib(self.device)
         except FRError as exc:
             error = exc
         dist.check(error)
@@ -411,9 +417,11 @@ class Trainer:
             atomic_write_jsonl(run.samples_path(index), [c.as_json() for c in cands])
         dist.barrier()
         t1 = time.perf_counter()
+        reset_peak_memory(self.device)
         loss = self._train(index, kept, losers) if kept else None
         winners = [c for c in cands if c.selected]  # each once, also where it heads several pairs
         t_train = time.perf_counter() - t1
+        peaks["train"] = peak_memory_gib(self.device)
         if dist.is_main:
             save_lora(self.pipe.unet, run.round_lora_dir(index))
             copy_lora(run.round_lora_dir(index), run.lora_dir)
@@ -429,6 +437,9 @@ class Trainer:
             "train_loss": loss,
             "seconds": {"generate": round(t_gen, 3), "score": round(t_score, 3), "train": round(t_train, 3)},
         }
+        measured = any(v is not None for v in peaks.values())
+        if measured:  # this process's peak tensor memory (CUDA)
+            row["peak_memory_gib"] = peaks
         if dist.is_main:
             run.append_metrics(row)
             write_report(run, cfg)
@@ -441,6 +452,7 @@ class Trainer:
             f"round {index:03d}: {len(indices)} prompts, {len(cands)} images, kept {len(winners)}"
             f"{f' ({len(losers)} pairs)' if cfg.training.objective == 'dpo' else ''}; "
             f"{means}; loss {_figure(loss)}; {t_gen:.1f}s gen, {t_score:.1f}s score, {t_train:.1f}s train"
+            + (f"; peak {max(v for v in peaks.values() if v is not None):.2f} GiB" if measured else "")
         )
         return row
 

@@ -152,7 +152,11 @@ def render(run: RunDir, config: TrainConfig) -> str:
             "<h2>Rounds</h2><table><tr><th>round</th><th>prompts</th><th>kept</th><th>rejected</th><th>pairs</th>"
         )
         parts.extend(f"<th>{html.escape(n)} all</th><th>{html.escape(n)} kept</th>" for n in rewards)
-        parts.append("<th>train loss</th><th>generate s</th><th>score s</th><th>train s</th></tr>")
+        parts.append("<th>train loss</th><th>generate s</th><th>score s</th><th>train s</th>")
+        peaks = any("peak_memory_gib" in row for row in metrics)  # CUDA runs
+        if peaks:
+            parts.append("<th>generate peak GiB</th><th>score peak GiB</th><th>train peak GiB</th>")
+        parts.append("</tr>")
         for row in metrics:
             cells = [
                 row["round"],
@@ -165,6 +169,9 @@ def render(run: RunDir, config: TrainConfig) -> str:
                 cells += [row["reward_mean"][n], row["reward_mean_kept"][n]]
             secs = row["seconds"]
             cells += [row["train_loss"], secs["generate"], secs["score"], secs["train"]]
+            if peaks:
+                peak = row.get("peak_memory_gib", {})
+                cells += [peak.get("generate"), peak.get("score"), peak.get("train")]
             parts.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
     not_kept = (
