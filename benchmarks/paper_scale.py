@@ -35,6 +35,16 @@ SD15_VAE: dict[str, Any] = {
     "sample_size": 512,
 }
 """stable-diffusion-v1-5 vae/config.json."""
+SD15_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "clip_sample": False,
+}
+"""stable-diffusion-v1-5 scheduler/scheduler_config.json (the noise schedule a sampler inherits)."""
 
 GIB = 2**30
 
