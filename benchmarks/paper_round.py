@@ -297,7 +297,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"fr train failed: {done.stderr.strip().splitlines()[-1:]}")
+        sys.stderr.write(done.stderr[-8000:])  # the whole story for a one-shot GPU call
+        raise SystemExit(f"fr train failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
     row = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()][0]
     seconds = row["seconds"]
     images = row["images"]
@@ -332,8 +333,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"--reward sam` on random-weight models of the paper's architectures (SD-1.5, BLIP-2 OPT-2.7B, "
         f"CLIP ViT-L/14, SAM ViT-H, Vicuna-7B v1.5; fp16), {data['prompts']} prompts x "
         f"{data['images_per_prompt']} images at 512 x 512, {data['steps']} LoRA steps; SAM's quality "
-        "thresholds at 0, so that a random SAM still gives parts to label and rate. Phase times include "
-        "loading that phase's models.",
+        "thresholds at 0, so that a random SAM still gives parts to label and rate. Scoring includes "
+        "loading the reward models (one after another); generation does not include loading SD-1.5.",
         "",
         "| phase | seconds | images/s | peak memory (GiB) |",
         "|---|---|---|---|",
