@@ -178,6 +178,59 @@ def test_cli_errors_are_one_line(site: Path, images: Path, args: list[str], code
     assert line.startswith("error: ") and message in line, line
 
 
+def test_unreachable_hub_fails_at_once(site: Path, images: Path) -> None:
+    """A hub model missing from the cache while the hub does not answer: one line, exit 1, before
+    any work (huggingface_hub alone retries a refused connection for about a minute)."""
+    unreachable = {
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HUB_CACHE": str(images / "hub"),
+    }
+    args = [
+        "-r",
+        "redshare",
+        "--prompt",
+        "p",
+        str(images / "red.png"),
+        "--set",
+        "redshare.weights=org/not-cached",
+    ]
+    result = run_fr("score", *args, "--no-cache", path=site, env=unreachable)
+    assert result.returncode == 1, result.stderr
+    line = _error(result)
+    assert line.startswith("error: redshare.weights: model 'org/not-cached' is not in the local Hugging Face")
+    assert "the hub cannot be reached (http://127.0.0.1:9: " in line, line
+
+
+def test_hub_is_asked_once_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from huggingface_hub import utils
+
+    from finerewards import models
+    from finerewards.errors import FRError, UsageError
+
+    asked: list[str] = []
+
+    class Refusing:
+        def head(self, url: str, timeout: float) -> None:
+            asked.append(url)
+            raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(utils, "get_session", lambda: Refusing())
+    monkeypatch.setattr(models, "_HUB_ANSWERS", {})
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    for repo in ("org/a", "org/b"):
+        with pytest.raises(FRError, match="the hub cannot be reached .*ConnectionRefusedError: refused"):
+            models.check_hub_model(repo)
+    assert len(asked) == 1
+    (tmp_path / "models--org--cached").mkdir()
+    models.check_hub_model("org/cached")  # in the cache: no question, no error
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UsageError, match="HF_HUB_OFFLINE is set"):
+        models.check_hub_model("org/a")
+    assert len(asked) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

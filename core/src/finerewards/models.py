@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from finerewards.errors import UsageError
+from finerewards.errors import FRError, UsageError, one_line
 
 TOY_PREFIX = "toy:"
 
@@ -93,12 +93,55 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+HUB_PROBE_TIMEOUT = 5.0
+"""Seconds to wait for the hub's answer to one HEAD request."""
+_HUB_ANSWERS: dict[str, str | None] = {}
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub does not answer (None when it does): one HEAD request through
+    huggingface_hub's own client (its endpoint and proxies), once per process. A model
+    download that cannot connect is retried with back-off for about a minute before it fails;
+    this says so in a moment."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    endpoint = constants.ENDPOINT
+    if endpoint not in _HUB_ANSWERS:
+        try:
+            get_session().head(endpoint, timeout=HUB_PROBE_TIMEOUT)
+        except Exception as exc:  # no HTTP answer at all; the client's error classes vary by version
+            _HUB_ANSWERS[endpoint] = one_line(f"{endpoint}: {type(exc).__name__}: {exc}", 200)
+        else:
+            _HUB_ANSWERS[endpoint] = None
+    return _HUB_ANSWERS[endpoint]
+
+
+def check_hub_model(repo_id: str) -> None:
+    """Fail at once for a hub model that would have to be downloaded and cannot be: missing
+    from the local cache while HF_HUB_OFFLINE is set, or while the hub does not answer."""
+    if _hub_cache_folder(repo_id).is_dir():
+        return
+    if _offline():
+        raise UsageError(
+            f"model {repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE"
+            " is set: download it first, or give a local folder"
+        )
+    why = hub_unreachable()
+    if why is not None:
+        raise FRError(
+            f"model {repo_id!r} is not in the local Hugging Face cache and the hub cannot be"
+            f" reached ({why}): connect, download it first, or give a local folder"
+        )
+
+
 def options_revision(values: dict[str, Any], owner: str = "") -> str:
     """Fingerprints of every model-like option value, joined (part of the score cache key).
 
     Checks the values on the way, so that a run fails before any work, not when the model is
-    first loaded: a path that does not exist, an unknown toy model, and (with HF_HUB_OFFLINE
-    set) a hub id missing from the local cache are errors naming the option (`owner.key`).
+    first loaded: a path that does not exist, an unknown toy model, and a hub id missing from
+    the local cache that cannot be downloaded (HF_HUB_OFFLINE set, or the hub not answering)
+    are errors naming the option (`owner.key`).
     """
     parts = []
     for key, value in sorted(values.items()):
@@ -111,12 +154,8 @@ def options_revision(values: dict[str, Any], owner: str = "") -> str:
                 resolve_model(value)  # an unknown toy model or a missing path fails here
                 parts.append(f"{key}={model_revision(value)}")
             elif value.count("/") == 1:
-                if _offline() and not _hub_cache_folder(value).is_dir():
-                    raise UsageError(
-                        f"model {value!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE"
-                        " is set: download it first, or give a local folder"
-                    )
+                check_hub_model(value)
                 parts.append(f"{key}={model_revision(value)}")
-        except UsageError as exc:
-            raise UsageError(f"{where}: {exc}") from None
+        except FRError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
     return ";".join(parts)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from finerewards.errors import FRError, UsageError
 from finerewards.libraries import quiet_libraries
-from finerewards.models import resolve_model
+from finerewards.models import check_hub_model, resolve_model
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline
@@ -31,7 +31,8 @@ CLIPPING = {"ddim", "ddpm"}
 
 
 def check_model(ref: str) -> str:
-    """The loadable name of `ref`; a local folder must be a diffusers pipeline (no loading)."""
+    """The loadable name of `ref`; a local folder must be a diffusers pipeline, a hub id must be
+    cached or downloadable (no loading)."""
     resolved = resolve_model(ref)
     if os.path.exists(resolved):
         folder = Path(resolved)
@@ -39,6 +40,8 @@ def check_model(ref: str) -> str:
             raise UsageError(
                 f"model {ref!r} is not a diffusers pipeline folder (no model_index.json in {folder})"
             )
+    else:
+        check_hub_model(resolved)
     return resolved
 
 
