@@ -3,7 +3,8 @@ round of the README's default run (time per phase, peak memory), and the paper-s
 
 Run with `nox -s bench-perf` (or `python benchmarks/perf.py [--core-only]`). Writes
 benchmarks/results/core_perf.json and the `core-perf` section of docs/benchmarks.md, then runs
-the plugins' own benchmark scripts (benchmarks/bench_*.py) when they are present.
+the plugins' own benchmark scripts (benchmarks/bench_*.py) when they are present, and on a
+machine with CUDA the paper-scale round (paper_round.py) and SAM's peak memory.
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ def main() -> None:
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"\n== {script.name}", flush=True)
         subprocess.run([sys.executable, str(script)], check=True)
+    import torch as torch_module
+
+    if torch_module.cuda.is_available():  # the paper-scale figures need a GPU
+        for extra in (["paper_round.py", "--device", "cuda"], ["bench_sam.py", "--paper-memory"]):
+            print(f"\n== {' '.join(extra)}", flush=True)
+            subprocess.run([sys.executable, str(HERE / extra[0]), *extra[1:]], check=True)
 
 
 if __name__ == "__main__":
