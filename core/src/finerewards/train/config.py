@@ -243,7 +243,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "prompts": "toy:train",
         "rounds": 3,
         # Twice the prompts, then only the decisive pairs (pair_margin): twice the right pairs
-        # a round; over seeds 0-11 +5.0 points against +3.2 for 64 prompts and every pair.
+        # a round; over seeds 0-11 +5.0 points against +3.2 for 64 prompts and every pair (on
+        # the 605-image evaluation, which flatters both by about two: docs/benchmarks.md).
         "prompts_per_round": 128,
         "images_per_prompt": 4,
         "generation": {
