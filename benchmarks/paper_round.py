@@ -1,6 +1,6 @@
 """One round of the paper preset at paper size, with random weights, through `fr train` itself.
 
-    python benchmarks/paper_round.py --device cuda          # on a GPU: about 5 minutes
+    python benchmarks/paper_round.py --device cuda          # on a GPU (an estimate: 4 to 7 minutes)
     python benchmarks/paper_round.py --tiny --device cpu    # the same path, shrunk (tests)
 
 1. Writes random-weight models of the paper's architectures, from their published configs (no
