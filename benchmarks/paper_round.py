@@ -34,6 +34,9 @@ sys.path.insert(0, str(HERE))
 import paper_scale  # noqa: E402
 from mdsections import machine, write_section  # noqa: E402
 
+from finerewards.fsutil import atomic_write_json  # noqa: E402
+from finerewards.train.config import deep_merge  # noqa: E402
+
 RESULT = HERE / "results" / "paper_round.json"
 
 TINY_UNET = {
@@ -90,17 +93,13 @@ TINY_CLIP = {
     },
     "projection_dim": 16,
 }
-TINY_LM = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-
-
-def merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """`update` over `base`, nested dicts key by key (the tiny sizes over the published ones)."""
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = (
-            merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
+TINY_LM = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+}
 
 
 def _built(device: str, dtype: Any, make: Any) -> Any:
@@ -121,7 +120,7 @@ def write_sd15(out: Path, tiny: bool, device: str, dtype: Any) -> Path:
     from finerewards.toyworld.vocab import build_clip_tokenizer
 
     tokenizer = build_clip_tokenizer(max_length=77)
-    text = merged(CLIP_VIT_L_14["text_config"], TINY_TEXT if tiny else {})
+    text = deep_merge(CLIP_VIT_L_14["text_config"], TINY_TEXT if tiny else {})
     unet_config = TINY_UNET if tiny else paper_scale.SD15_UNET
     vae_config = TINY_VAE if tiny else paper_scale.SD15_VAE
     pipe: Any = StableDiffusionPipeline(
@@ -144,7 +143,7 @@ def write_blip2(out: Path, tiny: bool, device: str, dtype: Any) -> Path:
     from fr_caption.sizes import BLIP2_OPT_2_7B
     from fr_caption.tiny import opt_tokenizer
 
-    values = merged(BLIP2_OPT_2_7B, TINY_BLIP2 if tiny else {})
+    values = deep_merge(BLIP2_OPT_2_7B, TINY_BLIP2 if tiny else {})
     side = int(values["vision_config"]["image_size"])
     tokenizer = opt_tokenizer()
     processor = Blip2Processor(
@@ -166,7 +165,7 @@ def write_clip(out: Path, tiny: bool, device: str, dtype: Any) -> Path:
     from finerewards.published_configs import CLIP_VIT_L_14
     from finerewards.toyworld.vocab import build_clip_tokenizer
 
-    values = merged(CLIP_VIT_L_14, TINY_CLIP if tiny else {})
+    values = deep_merge(CLIP_VIT_L_14, TINY_CLIP if tiny else {})
     side = int(values["vision_config"]["image_size"])
     processor = CLIPProcessor(
         image_processor=CLIPImageProcessor(
@@ -189,13 +188,11 @@ def write_lm(out: Path, tiny: bool, device: str, dtype: Any) -> Path:
 
     tokenizer = build_lm_tokenizer()
     values = {
-        **merged(VICUNA_7B_V15, TINY_LM if tiny else {}),
+        **deep_merge(VICUNA_7B_V15, TINY_LM if tiny else {}),
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
-    if tiny:
-        values["num_key_value_heads"] = values["num_attention_heads"]
     _built(device, dtype, lambda: LlamaForCausalLM(LlamaConfig(**values))).save_pretrained(
         out, safe_serialization=True
     )
@@ -370,10 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         data = measure(args, args.work)
     print(json.dumps(data, indent=2))
     if not args.tiny or args.write:
-        RESULT.parent.mkdir(parents=True, exist_ok=True)
-        tmp_result = RESULT.with_suffix(".json.tmp")
-        tmp_result.write_text(json.dumps(data, indent=2) + "\n")
-        tmp_result.replace(RESULT)
+        atomic_write_json(RESULT, data)
         write_section("paper-round", markdown(data))
 
 
