@@ -632,7 +632,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         mean_lift = 100 * (mean[main_row] - base)
         lines.append(
             f"- The README's command ({main_row}), per seed: {lifts} points over the base, "
-            f"{mean_lift:+.1f} on average (the issue's goal: at least +5)."
+            f"{mean_lift:+.1f} on average on this evaluation (about {results['settings']['per_category']} "
+            "images a category; the issue's goal: at least +5)."
         )
     base_fid = results["runs"][ROWS[0].label]["figures"]["fid"]
     doubled = [f"{label} {fid[label]:.3f}" for label in fid if fid[label] > 2 * base_fid]

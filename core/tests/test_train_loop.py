@@ -82,8 +82,7 @@ def test_run_folder_layout(run: Path) -> None:
         folder = run / "rounds" / f"{index:03d}"
         assert (folder / "lora" / "pytorch_lora_weights.safetensors").is_file()
         assert len(read_jsonl(folder / "samples.jsonl")) == len(PROMPTS) * K
-    final = (run / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
-    assert final == (run / "rounds" / "001" / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert (run / "lora" / "pytorch_lora_weights.safetensors").is_file()  # the rounds' mean: below
     assert not list(run.rglob("*.tmp"))
 
 
@@ -372,6 +371,34 @@ def test_resume_of_a_finished_run_changes_nothing_but_can_extend_it(run: Path, t
     assert (copy / "rounds" / "000" / "samples.jsonl").read_bytes() == (
         run / "rounds" / "000" / "samples.jsonl"
     ).read_bytes()
+
+
+def test_the_runs_lora_is_the_mean_of_the_last_rounds_adapters(run: Path, tmp_path: Path) -> None:
+    """The toy preset's `training.average_rounds = 2`: the run's `lora/` is the mean of the last
+    two rounds' adapters, also after a resume; with 1 it is the last round's, and the rounds
+    train exactly alike either way."""
+    from finerewards.train.lora import WEIGHT_NAME, average_lora
+
+    def mean_of(folder: Path, *rounds: int) -> bytes:
+        average_lora([folder / "rounds" / f"{i:03d}" / "lora" for i in rounds], tmp_path / "mean")
+        return (tmp_path / "mean" / WEIGHT_NAME).read_bytes()
+
+    assert (run / "lora" / WEIGHT_NAME).read_bytes() == mean_of(run, 0, 1)
+    last = tiny_config(
+        write_prompts(tmp_path / "p.txt"), "training.average_rounds=1", rewards=("redshare", "redlen")
+    )
+    loop.train(last, tmp_path / "last", progress=False, echo=None)
+    for index in (0, 1):
+        name = f"rounds/{index:03d}/lora/{WEIGHT_NAME}"
+        assert (tmp_path / "last" / name).read_bytes() == (run / name).read_bytes()
+    final = tmp_path / "last" / "lora" / WEIGHT_NAME
+    assert final.read_bytes() == (run / "rounds" / "001" / "lora" / WEIGHT_NAME).read_bytes()
+    assert final.read_bytes() != (run / "lora" / WEIGHT_NAME).read_bytes()
+    assert final.stat().st_mode & 0o777 == (run / "lora" / WEIGHT_NAME).stat().st_mode & 0o777
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    loop.resume(copy, rounds=3, progress=False, echo=None)
+    assert (copy / "lora" / WEIGHT_NAME).read_bytes() == mean_of(copy, 1, 2)
 
 
 def test_nan_reward_stops_the_round_naming_reward_and_sample(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ class Trainer:
         from diffusers import DDPMScheduler
 
         from finerewards.device import resolve_dtype
-        from finerewards.train.lora import add_lora, copy_lora, load_lora_into
+        from finerewards.train.lora import add_lora, load_lora_into
         from finerewards.train.pipeline import load_pipeline, set_sampler
 
         cfg = self.config
@@ -171,8 +171,18 @@ class Trainer:
         if finished > 0:
             load_lora_into(self.pipe.unet, self.run_dir.round_lora_dir(finished - 1))
             if self.dist.is_main:
-                copy_lora(self.run_dir.round_lora_dir(finished - 1), self.run_dir.lora_dir)
+                self.publish_lora(finished - 1)
         self.pipe.unet.eval()
+
+    def publish_lora(self, index: int) -> None:
+        """Write the run's `lora/` after round `index`: that round's adapter, or the mean of the
+        last `training.average_rounds` rounds' adapters (a tail average evens out how far the
+        last round's steps happened to move it)."""
+        from finerewards.train.lora import average_lora
+
+        first = max(0, index - max(1, self.config.training.average_rounds) + 1)
+        sources = [self.run_dir.round_lora_dir(i) for i in range(first, index + 1)]
+        average_lora(sources, self.run_dir.lora_dir)
 
     def run(self) -> list[dict[str, Any]]:
         """Do the remaining rounds; returns the metrics of every finished round."""
@@ -361,7 +371,7 @@ class Trainer:
 
     def round(self, index: int) -> dict[str, Any]:
         from finerewards.fsutil import atomic_write_jsonl
-        from finerewards.train.lora import copy_lora, save_lora
+        from finerewards.train.lora import save_lora
         from finerewards.train.report import write_report
 
         cfg, run, dist = self.config, self.run_dir, self.dist
@@ -424,7 +434,7 @@ class Trainer:
         peaks["train"] = peak_memory_gib(self.device)
         if dist.is_main:
             save_lora(self.pipe.unet, run.round_lora_dir(index))
-            copy_lora(run.round_lora_dir(index), run.lora_dir)
+            self.publish_lora(index)
         row: dict[str, Any] = {
             "round": index,
             "prompts": len(indices),

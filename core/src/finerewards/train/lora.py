@@ -177,6 +177,52 @@ def copy_lora(source_dir: str | Path, target_dir: str | Path) -> None:
         shutil.copyfile(Path(source_dir) / WEIGHT_NAME, tmp)
 
 
+METADATA_KEY = "lora_adapter_metadata"
+"""Where diffusers keeps the adapter's peft config in a LoRA file's safetensors metadata."""
+
+
+def average_lora(source_dirs: list[Path], target_dir: str | Path) -> None:
+    """Write the mean of several saved LoRAs of the same shape as one LoRA, exactly.
+
+    A LoRA changes a weight by `up @ down` (times alpha / rank). The mean of N such changes is
+    one LoRA of N times the rank: the down factors stacked, the up factors side by side and
+    divided by N, alpha times N so that alpha / rank stays. Plain diffusers loads it as it
+    loads any LoRA. Averaging the factors themselves would not give the mean change."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    from finerewards.fsutil import atomic_path
+
+    if len(source_dirs) == 1:
+        copy_lora(source_dirs[0], target_dir)
+        return
+    states, metadata = [], None
+    for source in source_dirs:
+        with safe_open(str(Path(source) / WEIGHT_NAME), framework="pt") as handle:
+            states.append({key: handle.get_tensor(key) for key in handle.keys()})
+            metadata = metadata or dict(handle.metadata() or {})
+    count = len(states)
+    merged: dict[str, torch.Tensor] = {}
+    for key in states[0]:
+        if key.endswith(".down.weight"):  # (rank, in): stacked
+            merged[key] = torch.cat([state[key] for state in states], dim=0).contiguous()
+        elif key.endswith(".up.weight"):  # (out, rank): side by side, each 1/N
+            merged[key] = torch.cat([state[key] / count for state in states], dim=1).contiguous()
+        else:
+            raise ValueError(f"cannot average LoRA weight {key!r}")
+    if metadata and METADATA_KEY in metadata:
+        config = json.loads(metadata[METADATA_KEY])
+        for field in ("unet.r", "unet.lora_alpha"):
+            config[field] = config[field] * count
+        for field in ("unet.rank_pattern", "unet.alpha_pattern"):  # per-module overrides
+            config[field] = {name: value * count for name, value in (config.get(field) or {}).items()}
+        metadata[METADATA_KEY] = json.dumps(config, indent=2, sort_keys=True)
+    with atomic_path(Path(target_dir) / WEIGHT_NAME) as tmp:
+        tmp.write_bytes(save(merged, metadata=metadata))  # `save_file` would make it owner-only
+        sort_header_metadata(tmp)
+
+
 def load_lora_into(unet: Any, directory: str | Path) -> None:
     """Set the existing trainable adapter's weights from a saved LoRA (resume)."""
     from diffusers.utils import convert_unet_state_dict_to_peft
