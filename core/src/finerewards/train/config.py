@@ -170,9 +170,9 @@ class TrainingConfig(_Section):
         ge=0,
         le=100_000,
         description=(
-            "the run's LoRA (`lora/`) is the mean of the last this many rounds' adapters (their"
-            " weight changes averaged: one LoRA of that many times the rank); the next round"
-            " still starts from the last adapter; 0 or 1: the last round's adapter"
+            "the run's LoRA (`lora/`): the mean of the last N rounds' adapters, N this value"
+            " (their weight changes averaged exactly, as one LoRA of N times the rank); each"
+            " round still trains from the last round's own adapter; 0 or 1: the last round's adapter"
         ),
     )
     replay_rounds: int = Field(

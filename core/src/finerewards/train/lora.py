@@ -205,9 +205,9 @@ def average_lora(source_dirs: list[Path], target_dir: str | Path) -> None:
     count = len(states)
     merged: dict[str, torch.Tensor] = {}
     for key in states[0]:
-        if key.endswith(".down.weight"):  # (rank, in): stacked
+        if key.endswith((".down.weight", ".lora_A.weight")):  # (rank, in): stacked
             merged[key] = torch.cat([state[key] for state in states], dim=0).contiguous()
-        elif key.endswith(".up.weight"):  # (out, rank): side by side, each 1/N
+        elif key.endswith((".up.weight", ".lora_B.weight")):  # (out, rank): side by side, each 1/N
             merged[key] = torch.cat([state[key] / count for state in states], dim=1).contiguous()
         else:
             raise ValueError(f"cannot average LoRA weight {key!r}")
