@@ -685,11 +685,19 @@ def markdown(results: dict[str, Any], rows: list[Row], has_plot: bool) -> str:
         "finished runs (`benchmarks/results/quality-runs/`, under a fingerprint of the presets) are "
         "kept, and the time above adds up every invocation.",
     ]
+    averaged = preset["training"].get("average_rounds", 0)
     if has_plot:
         lines += [
             "",
             "Accuracy against rounds, seed 0's run of each main row (one seed; the table's spread "
-            "shows how far seeds differ):",
+            "shows how far seeds differ"
+            + (
+                f"; each round's own adapter, where the table has the run's LoRA, the mean of the "
+                f"last {averaged} rounds' adapters"
+                if averaged > 1
+                else ""
+            )
+            + "):",
             "",
             "![accuracy against rounds](img/quality_curves.png)",
         ]

@@ -24,7 +24,7 @@ def results(rows: dict[str, list[float]], fid: dict[str, float] | None = None) -
 
     out: dict[str, Any] = {
         "runs": {quality.ROWS[0].label: run(0, 0.60)},
-        "settings": {"toy_preset": PRESETS["toy"]},
+        "settings": {"toy_preset": PRESETS["toy"], "per_category": 100},
         "rows": {quality.ROWS[0].label: [run(0, 0.60)]},
     }
     for label, values in rows.items():
@@ -74,7 +74,7 @@ def test_findings_follow_the_figures() -> None:
     assert "- caption (semantic) beats clip: holds" in text
     assert "- sam (semantic) beats clip: does not hold" in text
     assert "The oracle row is not the upper bound" in text
-    assert "per seed: +6.0, +7.0 points over the base, +6.5 on average" in text
+    assert "per seed: +6.0, +7.0 points over the base, +6.5 on average on this evaluation (about 100" in text
     assert "more than twice the base's for sam 0.050" in text
 
 
